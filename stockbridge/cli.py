@@ -1,0 +1,203 @@
+"""The ``stockbridge`` command: validate, run, serve, history, movements.
+
+Exit codes: 0 done (a run with rejected lines is still done), 1 the run failed, 2 a store
+file or the command line is wrong, 75 skipped because another run of the store is going on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from stockbridge.runtime import configure_prefect
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_BUSY = 75
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    configure_prefect()
+    parser = _parser()
+    args = parser.parse_args(argv)
+    from stockbridge.errors import StockbridgeError
+
+    try:
+        return args.handler(args)
+    except StockbridgeError as exc:
+        print(f"stockbridge: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stockbridge", description="Keep retail stock in step between tills and shops."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser("validate", help="check store files; say exactly what is wrong")
+    validate.add_argument("paths", nargs="+", help="store files or folders of them")
+    validate.set_defaults(handler=cmd_validate)
+
+    run = commands.add_parser("run", help="run one sync now (a Prefect flow run, no server needed)")
+    run.add_argument("path", help="a store file, like configs/boutique-paris.yaml")
+    run.set_defaults(handler=cmd_run)
+
+    serve = commands.add_parser("serve", help="one scheduled deployment per store file; runs them")
+    serve.add_argument("paths", nargs="+", help="store files or folders of them")
+    serve.add_argument(
+        "--no-catch-up", action="store_true", help="do not start one run for missed schedules"
+    )
+    serve.set_defaults(handler=cmd_serve)
+
+    history = commands.add_parser("history", help="recent runs with their counts")
+    history.add_argument("--store", help="only this store")
+    history.add_argument("--limit", type=int, default=20)
+    _ledger_options(history)
+    history.set_defaults(handler=cmd_history)
+
+    movements = commands.add_parser(
+        "movements", help="which file, line and run changed an article's stock"
+    )
+    movements.add_argument("--store", required=True)
+    movements.add_argument("reference")
+    movements.add_argument("--limit", type=int, default=50)
+    _ledger_options(movements)
+    movements.set_defaults(handler=cmd_movements)
+    return parser
+
+
+def _ledger_options(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--ledger", help="ledger URL (default: the store file's, or the work one)")
+    source.add_argument(
+        "--config", help="read the ledger URL from this store file or folder (default: configs/)"
+    )
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from stockbridge.config.loader import store_files, validate_files
+
+    files = store_files(args.paths)
+    if not files:
+        print("stockbridge: no .yaml store files found in " + ", ".join(args.paths))
+        return EXIT_USAGE
+    stores, problems = validate_files(files)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    for store in stores:
+        print(f"ok  {store.store} ({store.integration})")
+    if problems:
+        print(f"{len(problems)} problem(s) in {len(files)} file(s)", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from stockbridge.config.loader import InvalidStoreFile, load_store
+
+    path = Path(args.path)
+    try:
+        store = load_store(path)
+    except InvalidStoreFile as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    summary = run_store(path, store.integration)
+    print(summary.render())
+    if summary.state == "skipped":
+        return EXIT_BUSY
+    return 0 if summary.state == "completed" else EXIT_FAILED
+
+
+def run_store(path: Path, integration: str):
+    """Run the store's flow in this process and return its :class:`RunSummary`."""
+    from flows import FLOWS
+    from stockbridge.logs import install_console_filter
+
+    install_console_filter()
+    state = FLOWS[integration](config_path=str(path.absolute()), return_state=True)
+    install_console_filter()
+    summary = state.data if hasattr(state, "data") else None
+    from stockbridge.errors import StockbridgeError
+    from stockbridge.summary import RunSummary
+
+    if isinstance(summary, RunSummary):
+        return summary
+    try:
+        value = state.result(raise_on_failure=False)
+    except Exception as exc:  # the flow failed before it had a summary
+        raise StockbridgeError(state.message or str(exc)) from None
+    if isinstance(value, RunSummary):
+        return value
+    raise StockbridgeError(state.message or "the run ended without a summary")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from stockbridge.deployments import serve_stores
+
+    return serve_stores(args.paths, catch_up=not args.no_catch_up)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    ledger = _open_ledger(args)
+    rows = ledger.history(args.store, args.limit)
+    if not rows:
+        print("no runs recorded yet" + (f" for store {args.store}" if args.store else ""))
+        return 0
+    header = (
+        f"{'started (UTC)':<19}  {'store':<20} {'state':<9} {'files':>5} {'dup':>4}"
+        f" {'applied':>8} {'rejected':>8}  run"
+    )
+    print(header)
+    for row in rows:
+        print(
+            f"{row['started_at']:%Y-%m-%d %H:%M:%S}  {row['store']:<20} {row['state']:<9}"
+            f" {row['files_applied']:>5} {row['files_duplicate']:>4}"
+            f" {row['lines_applied']:>8} {row['lines_rejected']:>8}  {row['run_id']}"
+        )
+        if row["state"] != "completed" and row["message"]:
+            print(f"{'':21}{row['message']}")
+    return 0
+
+
+def cmd_movements(args: argparse.Namespace) -> int:
+    from stockbridge.formats.interstock import format_quantities
+
+    ledger = _open_ledger(args)
+    rows = ledger.movements_of(args.store, args.reference, args.limit)
+    if not rows:
+        print(f"no movements for {args.reference} in store {args.store}")
+        return 0
+    quantities = format_quantities([row["quantity"] for row in rows]).to_pylist()
+    print(f"{'applied (UTC)':<19}  {'quantity':>9}  {'kind':<10} {'file':<32} {'line':>6}  run")
+    for row, quantity in zip(rows, quantities, strict=True):
+        print(
+            f"{row['applied_at']:%Y-%m-%d %H:%M:%S}  {quantity:>9}  {row['kind']:<10}"
+            f" {row['document']:<32} {row['line']:>6}  {row['run_id']}"
+        )
+    return 0
+
+
+def _open_ledger(args: argparse.Namespace):
+    from stockbridge.config.loader import load_store, store_files
+    from stockbridge.ledger.ledger import Ledger
+    from stockbridge.runtime import default_ledger_url
+
+    url = args.ledger
+    if url is None:
+        source = Path(args.config) if args.config else Path("configs")
+        if source.exists():
+            for path in store_files([source]):
+                store = load_store(path)
+                if getattr(args, "store", None) in (None, store.store):
+                    url = store.ledger
+                    break
+    return Ledger.open(url or default_ledger_url())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Typed store files: one YAML file per store and integration.
+
+Every model forbids unknown keys, so a typo is an error that names the key instead of a
+setting silently ignored. Each integration adds its own model to :data:`StoreConfig`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from stockbridge.config.locations import LocationConfig
+
+Location = Annotated[LocationConfig, BeforeValidator(LocationConfig.coerce)]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``90``, ``"90s"``, ``"5m"``, ``"1h"``: a number alone means seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"'{value}' is not a duration; write it like 30s, 5m or 1h")
+    number, unit = match.groups()
+    return timedelta(seconds=float(number) * _UNITS[unit])
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _as_list(value: Any) -> Any:
+    return value if isinstance(value, list) else [value]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Schedule(Strict):
+    """When a deployment runs: ``{every: 60s}`` or ``{cron: "*/5 * * * *", timezone: ...}``."""
+
+    every: Duration | None = None
+    cron: str | None = None
+    timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Schedule:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("give exactly one of 'every' (like 60s) or 'cron' (like */5 * * * *)")
+        if self.every is not None and self.every < timedelta(seconds=1):
+            raise ValueError("'every' must be at least 1s")
+        if self.cron is not None and len(self.cron.split()) not in (5, 6):
+            raise ValueError(f"cron '{self.cron}' needs 5 fields: minute hour day month weekday")
+        return self
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{name}'; use a name like Europe/Paris") from None
+        return name
+
+
+class Settling(Strict):
+    """When a file in the import folder is complete enough to read.
+
+    A file is taken once its size and modification time are unchanged across two listings
+    ``recheck`` apart and it is at least ``min_age`` old, so an upload in progress is never
+    read.
+    """
+
+    min_age: Duration = timedelta(seconds=5)
+    recheck: Duration = timedelta(seconds=1)
+
+
+class Batching(Strict):
+    """How much goes into one ledger transaction.
+
+    Small files are applied together, up to ``max_files`` or ``chunk_bytes`` per transaction;
+    a larger file is streamed in ``chunk_bytes`` pieces but still commits once, whole.
+    """
+
+    max_files: int = Field(default=5000, ge=1, description="files per transaction")
+    chunk_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="bytes parsed at once; larger files are streamed in pieces of this size",
+    )
+
+
+class StoreBase(Strict):
+    store: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$", description="unique store id")
+    description: str | None = None
+    schedule: Schedule = Schedule(every=timedelta(seconds=60))
+    ledger: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite in the work folder"
+    )
+    enabled: bool = True
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _explain_store(cls, value: Any) -> Any:
+        if isinstance(value, str) and not re.match(r"^[a-z0-9][a-z0-9._-]{0,62}$", value):
+            raise ValueError(
+                f"'{value}' is not a valid store id: use lower-case letters, digits, '.', '-'"
+                " or '_' (like boutique-paris)"
+            )
+        return value
+
+
+class InterStockConfig(StoreBase):
+    """InterStock: movement files in, the full article file out (MISSION system 1)."""
+
+    integration: Literal["interstock"]
+    catalogue: Location = Field(description="the till's article file: reference<TAB>quantity")
+    imports: Annotated[list[Location], BeforeValidator(_as_list)] = Field(
+        alias="import", min_length=1, description="folders scanned for movement files"
+    )
+    export: Location = Field(description="full article file, rewritten after each run")
+    errors: Location = Field(description="folder for one error file per input with problems")
+    archive: Location | None = Field(
+        default=None, description="folder for applied files; default: archive/ in the import"
+    )
+    settle: Settling = Settling()
+    batch: Batching = Batching()
+    negative_stock: Literal["zero", "keep"] = Field(
+        default="zero", description="export a negative stock as 0 (zero) or as it is (keep)"
+    )
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+StoreConfig = Annotated[InterStockConfig, Field(discriminator="integration")]
+"""Every integration's store model; grows as integrations are added."""
+
+INTEGRATIONS = ("interstock",)

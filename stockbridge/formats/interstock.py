@@ -1,0 +1,173 @@
+"""The InterStock text format: ``reference<TAB>quantity``, one movement or article per line.
+
+Parsing is vectorised over an Arrow array of lines; every line ends up in exactly one of
+three places: ignored (blank), valid, or rejected with a reason. The outcome for each odd
+input is decided here and listed in README ("What the parser accepts").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from stockbridge.schema import MILLI, QUANTITY_SCALE, REJECT_RAW_LIMIT
+
+REFERENCE_MAX_LENGTH = 64
+INTEGER_DIGITS_MAX = 12
+
+_SPACES = " \u00a0\ufeff"
+"""Trimmed around lines and fields: spaces, no-break spaces and stray byte-order marks."""
+
+_NUMBER = r"^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)$"
+_CONTROL = r"[\x00-\x08\x0b-\x1f\x7f]"
+
+
+class Reason:
+    """Reasons shown to users in error files, the ledger and run summaries."""
+
+    CONTROL = "contains control characters (NUL or similar): is the file binary or UTF-16?"
+    MISSING_REFERENCE = "missing reference before the tab"
+    MISSING_QUANTITY = "missing quantity: expected reference<TAB>quantity"
+    EXTRA_FIELDS = "extra fields: expected exactly reference<TAB>quantity"
+    NOT_A_NUMBER = "quantity is not a number (write it like -1, 2 or 0.5)"
+    SCIENTIFIC = "quantity in scientific notation is not accepted (write 1000, not 1E3)"
+    TOO_MANY_DECIMALS = f"quantity has more than {QUANTITY_SCALE} decimals"
+    TOO_LARGE = f"quantity has more than {INTEGER_DIGITS_MAX} digits before the decimal mark"
+    REFERENCE_TOO_LONG = f"reference longer than {REFERENCE_MAX_LENGTH} characters"
+    UNKNOWN_REFERENCE = "unknown reference: it is not in the till's article file"
+    DUPLICATE_ARTICLE = "reference listed again in the article file; the first line counts"
+
+
+@dataclass(frozen=True)
+class ParsedLines:
+    """The result of parsing one array of lines.
+
+    ``valid`` and ``rejected`` hold positions into the input array, so callers can attach
+    document names and line numbers without re-deriving them.
+    """
+
+    valid: np.ndarray
+    references: pa.Array
+    quantities: np.ndarray
+    """Signed quantities in thousandths (``int64``), aligned with ``references``."""
+    rejected: np.ndarray
+    reasons: pa.Array
+    raw: pa.Array
+
+    @property
+    def valid_count(self) -> int:
+        return int(self.valid.size)
+
+
+def parse_lines(lines: pa.Array) -> ParsedLines:
+    """Split, validate and convert ``reference<TAB>quantity`` lines."""
+    lines = lines.cast(pa.large_string()) if lines.type != pa.large_string() else lines
+    body = pc.utf8_rtrim(lines, characters="\r")
+    stripped = pc.utf8_trim(body, characters=_SPACES + "\t")
+    blank = pc.equal(pc.utf8_length(stripped), 0)
+
+    trimmed = pc.utf8_trim(body, characters=_SPACES)
+    trimmed = pc.utf8_rtrim(trimmed, characters="\t" + _SPACES)
+    tabs = pc.count_substring(trimmed, "\t")
+    fields = pc.extract_regex(trimmed, r"(?s)^(?P<reference>[^\t]*)\t?(?P<quantity>[^\t]*)")
+    reference = _clean_field(pc.struct_field(fields, "reference"))
+    quantity_text = _clean_field(pc.struct_field(fields, "quantity"))
+    number = pc.replace_substring(quantity_text, ",", ".")
+    is_number = pc.match_substring_regex(number, _NUMBER)
+    parts = pc.extract_regex(
+        pc.if_else(is_number, number, ""), r"^[+-]?(?P<integer>[0-9]*)\.?(?P<fraction>[0-9]*)$"
+    )
+    integer_text = pc.struct_field(parts, "integer")
+    fraction_text = pc.struct_field(parts, "fraction")
+
+    conditions = [
+        (pc.match_substring_regex(body, _CONTROL), Reason.CONTROL),
+        (pc.equal(pc.utf8_length(reference), 0), Reason.MISSING_REFERENCE),
+        (pc.equal(tabs, 0), Reason.MISSING_QUANTITY),
+        (pc.greater(tabs, 1), Reason.EXTRA_FIELDS),
+        (pc.equal(pc.utf8_length(quantity_text), 0), Reason.MISSING_QUANTITY),
+        (pc.match_substring_regex(number, r"^[+-]?[0-9.]+[eE][+-]?[0-9]+$"), Reason.SCIENTIFIC),
+        (pc.invert(is_number), Reason.NOT_A_NUMBER),
+        (pc.greater(pc.utf8_length(fraction_text), QUANTITY_SCALE), Reason.TOO_MANY_DECIMALS),
+        (pc.greater(pc.utf8_length(integer_text), INTEGER_DIGITS_MAX), Reason.TOO_LARGE),
+        (pc.greater(pc.utf8_length(reference), REFERENCE_MAX_LENGTH), Reason.REFERENCE_TOO_LONG),
+    ]
+    reasons = _first_reason(conditions, len(lines))
+    ignored = blank.to_numpy(zero_copy_only=False)
+    has_reason = pc.is_valid(reasons).to_numpy(zero_copy_only=False)
+    rejected = np.flatnonzero(has_reason & ~ignored)
+    valid = np.flatnonzero(~has_reason & ~ignored)
+
+    take = pa.array(valid, pa.int64())
+    quantities = _to_milli(
+        pc.take(number, take), pc.take(integer_text, take), pc.take(fraction_text, take)
+    )
+    reject_take = pa.array(rejected, pa.int64())
+    return ParsedLines(
+        valid=valid,
+        references=pc.take(reference, take).cast(pa.string()),
+        quantities=quantities,
+        rejected=rejected,
+        reasons=pc.take(reasons, reject_take),
+        raw=truncate_raw(pc.take(body, reject_take)),
+    )
+
+
+def truncate_raw(raw: pa.Array) -> pa.Array:
+    """Raw text for error files: long lines are cut so one bad line cannot fill a disk."""
+    raw = raw.cast(pa.large_string())
+    long = pc.greater(pc.utf8_length(raw), REJECT_RAW_LIMIT)
+    ellipsis = pa.scalar("…", pa.large_string())
+    cut = pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(raw, 0, REJECT_RAW_LIMIT),
+        ellipsis,
+        pa.scalar("", pa.large_string()),
+    )
+    return pc.if_else(long, cut, raw).cast(pa.string())
+
+
+def _clean_field(field: pa.Array) -> pa.Array:
+    """Trim spaces and one pair of spreadsheet quotes (``"8880000000116"``)."""
+    field = pc.utf8_trim(field, characters=_SPACES)
+    field = pc.replace_substring_regex(field, r'^"(.*)"$', r"\1")
+    return pc.utf8_trim(field, characters=_SPACES)
+
+
+def _to_milli(number: pa.Array, integer: pa.Array, fraction: pa.Array) -> np.ndarray:
+    """Exact integer thousandths from validated text: no float on the way."""
+    if len(number) == 0:
+        return np.zeros(0, dtype=np.int64)
+    whole = pc.cast(pc.if_else(pc.equal(integer, ""), "0", integer), pa.int64())
+    padded = pc.utf8_rpad(fraction, QUANTITY_SCALE, "0")
+    padded = pc.if_else(pc.equal(padded, ""), "0", padded)
+    part = pc.cast(padded, pa.int64())
+    magnitude = whole.to_numpy() * MILLI + part.to_numpy()
+    negative = pc.starts_with(number, "-").to_numpy(zero_copy_only=False)
+    return np.where(negative, -magnitude, magnitude)
+
+
+def _first_reason(conditions: list[tuple[pa.Array, str]], size: int) -> pa.Array:
+    """The first matching reason per line (nulls count as no match); null where none."""
+    result = pa.nulls(size, pa.string())
+    for condition, reason in reversed(conditions):
+        result = pc.if_else(pc.fill_null(condition, False), reason, result)
+    return result
+
+
+def format_quantities(milli: np.ndarray) -> pa.Array:
+    """Thousandths to text: ``5``, ``-2``, ``0.5``, ``1.25`` (``.`` mark, no trailing zeros)."""
+    milli = np.asarray(milli, dtype=np.int64)
+    sign = np.where(milli < 0, "-", "")
+    magnitude = np.abs(milli)
+    whole = pa.array(magnitude // MILLI).cast(pa.string())
+    fraction = pa.array(magnitude % MILLI)
+    fraction_text = pc.utf8_rtrim(
+        pc.utf8_lpad(fraction.cast(pa.string()), QUANTITY_SCALE, "0"), characters="0"
+    )
+    with_mark = pc.if_else(
+        pc.equal(fraction, 0), "", pc.binary_join_element_wise(".", fraction_text, "")
+    )
+    return pc.binary_join_element_wise(pa.array(sign), whole, with_mark, "")

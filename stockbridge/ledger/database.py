@@ -1,0 +1,158 @@
+"""Connecting to the ledger database: engine set-up, migrations and the per-store lock.
+
+SQLite is the embedded default; PostgreSQL and MariaDB/MySQL are chosen by URL. Each
+dialect gets the settings that make a commit mean "on disk" and a lock mean "nobody else".
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from stockbridge.errors import LedgerError, StoreBusyError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_ledger_engine(url: str) -> Engine:
+    """An engine for ``url``, with durable SQLite settings; the schema is not touched."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise LedgerError(
+            f"ledger '{url}' is not a database URL; use sqlite:///path/ledger.db,"
+            " postgresql://user@host/db or mysql://user@host/db"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif backend in ("mysql", "mariadb") and "+" not in parsed.drivername:
+        parsed = parsed.set(drivername=f"{backend}+pymysql")
+    try:
+        if backend == "sqlite":
+            return _sqlite_engine(parsed)
+        return create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=2)
+    except (NoSuchModuleError, ImportError) as exc:
+        raise LedgerError(f"ledger URL {safe_url(url)}: driver not available ({exc})") from None
+
+
+def _sqlite_engine(url) -> Engine:
+    database = url.database
+    if database and database != ":memory:":
+        Path(database).expanduser().absolute().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 60})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection) -> None:
+        # Take the write lock up front: two writers then queue instead of failing midway.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision (no-op when it already is)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    try:
+        with engine.connect() as connection:
+            if MigrationContext.configure(connection).get_current_revision() == head:
+                return
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except SQLAlchemyError as exc:
+        raise LedgerError(
+            f"cannot reach the ledger at {safe_url(engine.url)}: {describe(exc)}"
+        ) from exc
+
+
+@contextmanager
+def store_lock(engine: Engine, store: str) -> Iterator[None]:
+    """Hold the store's lock for the whole run; raise :class:`StoreBusyError` if taken.
+
+    The lock lives in the ledger's own world (an advisory lock on PostgreSQL and MariaDB, a
+    file lock beside the SQLite file), so runs started by the CLI, a deployment or another
+    machine all exclude each other, and a killed process releases it.
+    """
+    backend = engine.url.get_backend_name()
+    name = f"stockbridge:{store}"
+    busy = StoreBusyError(f"another run for store '{store}' is in progress; this one is skipped")
+    if backend == "sqlite":
+        database = engine.url.database
+        if not database or database == ":memory:":
+            yield
+            return
+        lock_path = Path(f"{Path(database).expanduser().absolute()}.{store}.lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise busy from None
+            yield
+        finally:
+            os.close(fd)
+        return
+
+    try:
+        connection = engine.connect()
+    except SQLAlchemyError as exc:
+        raise LedgerError(f"cannot reach the ledger at {safe_url(engine.url)}: {describe(exc)}")
+    try:
+        if backend == "postgresql":
+            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+            acquired = connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
+            release = (text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        else:
+            acquired = connection.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": name})
+            release = (text("SELECT RELEASE_LOCK(:n)"), {"n": name})
+        got = bool(acquired.scalar())
+        connection.commit()
+        if not got:
+            raise busy
+        try:
+            yield
+        finally:
+            try:
+                connection.execute(*release)
+                connection.commit()
+            except SQLAlchemyError:
+                connection.invalidate()
+    finally:
+        connection.close()
+
+
+def safe_url(url) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return make_url(str(url)).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparsable URL)"
+
+
+def describe(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return (str(original).strip().splitlines() or [type(original).__name__])[0][:300]

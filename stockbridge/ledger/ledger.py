@@ -1,0 +1,462 @@
+"""The stock ledger: what was applied, when, from where, and the stock it adds up to.
+
+Writes happen in :class:`Batch` transactions: documents, their movements and rejects, and
+the resulting stock deltas commit together or not at all. That commit is the single point
+at which an input counts as applied; archiving and error files follow it and are safe to
+repeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from stockbridge.errors import LedgerError
+from stockbridge.ledger import bulk
+from stockbridge.ledger.database import (
+    create_ledger_engine,
+    describe,
+    migrate,
+    safe_url,
+    store_lock,
+)
+from stockbridge.ledger.tables import cursors, documents, movements, rejects, runs, stock
+from stockbridge.movements import decimal_to_quantities
+from stockbridge.schema import MovementKind
+
+LOOKUP_CHUNK = 500
+
+
+def utc_now() -> datetime:
+    """Naive UTC, the ledger's time convention."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    """What the ledger knows of an input it has seen before."""
+
+    id: int
+    batch_id: str
+    document: str
+    status: str
+    archived_to: str | None
+    error_file: str | None
+    run_id: str
+    applied_at: datetime
+    lines_rejected: int
+
+
+@dataclass
+class NewDocument:
+    batch_id: str
+    source: str
+    document: str
+    digest: str
+    status: str = "applied"
+    encoding: str | None = None
+    note: str | None = None
+    lines_applied: int = 0
+    lines_rejected: int = 0
+
+
+class Ledger:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Ledger:
+        engine = create_ledger_engine(url)
+        migrate(engine)
+        return cls(engine)
+
+    @property
+    def display(self) -> str:
+        return safe_url(self.engine.url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def lock(self, store: str) -> Iterator[None]:
+        with store_lock(self.engine, store):
+            yield
+
+    @contextmanager
+    def _connect(self, write: bool) -> Iterator[Connection]:
+        try:
+            if write:
+                with self.engine.begin() as connection:
+                    yield connection
+            else:
+                with self.engine.connect() as connection:
+                    yield connection
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as exc:
+            raise LedgerError(f"ledger {self.display} failed: {describe(exc)}") from exc
+
+    # -- exactly once --------------------------------------------------------------------
+
+    def known_documents(self, store: str, batch_ids: Iterable[str]) -> dict[str, DocumentRecord]:
+        wanted = list(dict.fromkeys(batch_ids))
+        found: dict[str, DocumentRecord] = {}
+        with self._connect(write=False) as connection:
+            for start in range(0, len(wanted), LOOKUP_CHUNK):
+                chunk = wanted[start : start + LOOKUP_CHUNK]
+                query = select(
+                    documents.c.id,
+                    documents.c.batch_id,
+                    documents.c.document,
+                    documents.c.status,
+                    documents.c.archived_to,
+                    documents.c.error_file,
+                    documents.c.run_id,
+                    documents.c.applied_at,
+                    documents.c.lines_rejected,
+                ).where(documents.c.store == store, documents.c.batch_id.in_(chunk))
+                for row in connection.execute(query):
+                    found[row.batch_id] = DocumentRecord(*row)
+        return found
+
+    @contextmanager
+    def batch(self, store: str, integration: str, run_id: str) -> Iterator[Batch]:
+        """One transaction: everything added inside commits together at the end."""
+        try:
+            with self._connect(write=True) as connection:
+                batch = Batch(connection, store, integration, run_id)
+                yield batch
+                batch.finish()
+        except IntegrityError as exc:
+            raise LedgerError(
+                "some of these files were applied by another run at the same moment; nothing"
+                " from this batch was applied, the next run will sort them out"
+            ) from exc
+
+    def mark_archived(self, store: str, archived: dict[str, tuple[str, str | None]]) -> None:
+        """Record, by batch id, where applied documents and their error files went."""
+        if not archived:
+            return
+        with self._connect(write=True) as connection:
+            connection.execute(
+                update(documents)
+                .where(documents.c.store == store, documents.c.batch_id == bindparam("b_batch"))
+                .values(
+                    status="archived",
+                    archived_to=bindparam("b_target"),
+                    error_file=bindparam("b_errors"),
+                ),
+                [
+                    {"b_batch": b, "b_target": target, "b_errors": errors}
+                    for b, (target, errors) in archived.items()
+                ],
+            )
+
+    def rejects_of(self, document_id: int) -> pa.Table:
+        with self._connect(write=False) as connection:
+            rows = connection.execute(
+                select(rejects.c.line, rejects.c.raw, rejects.c.reason)
+                .where(rejects.c.document_id == document_id)
+                .order_by(rejects.c.line)
+            ).all()
+        return pa.table(
+            {
+                "line": pa.array([r.line for r in rows], pa.int64()),
+                "raw": pa.array([r.raw for r in rows], pa.string()),
+                "reason": pa.array([r.reason for r in rows], pa.string()),
+            }
+        )
+
+    # -- stock ----------------------------------------------------------------------------
+
+    def stock(self, store: str) -> pa.Table:
+        """reference, on_hand, reserved (thousandths) for every article of the store."""
+        with self._connect(write=False) as connection:
+            result = connection.exec_driver_sql(
+                "SELECT reference, on_hand, reserved FROM stock WHERE store = "
+                f"{bulk.placeholder(connection)}",
+                (store,),
+            )
+            rows = result.fetchall()
+        if not rows:
+            return pa.table(
+                {
+                    "reference": pa.array([], pa.string()),
+                    "on_hand": pa.array([], pa.int64()),
+                    "reserved": pa.array([], pa.int64()),
+                }
+            )
+        references, on_hand, reserved = zip(*rows, strict=True)
+        return pa.table(
+            {
+                "reference": pa.array(references, pa.string()),
+                "on_hand": pa.array(on_hand, pa.int64()),
+                "reserved": pa.array(reserved, pa.int64()),
+            }
+        )
+
+    def references(self, store: str) -> pa.Array:
+        return self.stock(store).column("reference").combine_chunks()
+
+    # -- cursors --------------------------------------------------------------------------
+
+    def cursor(self, store: str, name: str) -> str | None:
+        with self._connect(write=False) as connection:
+            return connection.execute(
+                select(cursors.c.value).where(cursors.c.store == store, cursors.c.name == name)
+            ).scalar()
+
+    def set_cursor(self, store: str, name: str, value: str) -> None:
+        with self._connect(write=True) as connection:
+            _upsert_cursor(connection, store, name, value)
+
+    # -- runs and history -----------------------------------------------------------------
+
+    def start_run(self, run_id: str, store: str, integration: str) -> None:
+        with self._connect(write=True) as connection:
+            connection.execute(runs.delete().where(runs.c.run_id == run_id))
+            connection.execute(
+                runs.insert().values(
+                    run_id=run_id,
+                    store=store,
+                    integration=integration,
+                    started_at=utc_now(),
+                    state="running",
+                    files_applied=0,
+                    files_duplicate=0,
+                    files_quarantined=0,
+                    lines_applied=0,
+                    lines_rejected=0,
+                    negative_references=0,
+                )
+            )
+
+    def finish_run(self, run_id: str, state: str, counts: dict[str, int], message: str) -> None:
+        with self._connect(write=True) as connection:
+            connection.execute(
+                update(runs)
+                .where(runs.c.run_id == run_id)
+                .values(finished_at=utc_now(), state=state, message=message, **counts)
+            )
+
+    def history(self, store: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        query = select(runs).order_by(runs.c.started_at.desc()).limit(limit)
+        if store:
+            query = query.where(runs.c.store == store)
+        with self._connect(write=False) as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def movements_of(self, store: str, reference: str, limit: int = 50) -> list[dict[str, Any]]:
+        query = (
+            select(
+                movements.c.occurred_at,
+                movements.c.quantity,
+                movements.c.kind,
+                movements.c.line,
+                documents.c.document,
+                documents.c.source,
+                documents.c.run_id,
+                documents.c.applied_at,
+            )
+            .join(documents, documents.c.id == movements.c.document_id)
+            .where(movements.c.store == store, movements.c.reference == reference)
+            .order_by(documents.c.applied_at.desc(), documents.c.id.desc(), movements.c.line.desc())
+            .limit(limit)
+        )
+        with self._connect(write=False) as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def count_stores(self) -> int:
+        with self._connect(write=False) as connection:
+            return connection.execute(select(func.count(func.distinct(stock.c.store)))).scalar()
+
+
+@dataclass
+class Batch:
+    """The open transaction of :meth:`Ledger.batch`; add documents first, then their lines."""
+
+    connection: Connection
+    store: str
+    integration: str
+    run_id: str
+    _ids: dict[str, int] = field(default_factory=dict)
+    _counts: dict[str, list[int]] = field(default_factory=dict)
+    _on_hand: dict[str, int] = field(default_factory=dict)
+    _reserved: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, list[int]]:
+        """Lines applied and rejected so far, per batch id."""
+        return self._counts
+
+    def add_documents(self, new: list[NewDocument]) -> dict[str, int]:
+        """Insert document rows; returns their ledger ids by batch id."""
+        if not new:
+            return {}
+        now = utc_now()
+        rows = [
+            {
+                "store": self.store,
+                "integration": self.integration,
+                "batch_id": d.batch_id,
+                "source": d.source,
+                "document": d.document,
+                "digest": d.digest,
+                "status": d.status,
+                "encoding": d.encoding,
+                "note": d.note,
+                "lines_applied": 0,
+                "lines_rejected": 0,
+                "run_id": self.run_id,
+                "applied_at": now,
+            }
+            for d in new
+        ]
+        self.connection.execute(documents.insert(), rows)
+        wanted = [d.batch_id for d in new]
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start : start + LOOKUP_CHUNK]
+            query = select(documents.c.batch_id, documents.c.id).where(
+                documents.c.store == self.store, documents.c.batch_id.in_(chunk)
+            )
+            self._ids.update({row.batch_id: row.id for row in self.connection.execute(query)})
+        for d in new:
+            self._counts.setdefault(d.batch_id, [0, 0])
+        return {d.batch_id: self._ids[d.batch_id] for d in new}
+
+    def add_movements(self, table: pa.Table) -> None:
+        """Append canonical movements (``stockbridge.schema.MOVEMENT_SCHEMA``)."""
+        if table.num_rows == 0:
+            return
+        document_ids = self._document_ids(table.column("batch_id"))
+        quantity = decimal_to_quantities(table.column("quantity").combine_chunks())
+        amount = table.column("amount").combine_chunks()
+        amount_milli = (
+            pa.array(
+                decimal_to_quantities(amount),
+                pa.int64(),
+                mask=pc.is_null(amount).to_numpy(zero_copy_only=False),
+            )
+            if amount.null_count < len(amount)
+            else pa.nulls(len(amount), pa.int64())
+        )
+        rows = pa.table(
+            {
+                "document_id": pa.array(document_ids, pa.int64()),
+                "line": table.column("line"),
+                "store": table.column("store"),
+                "reference": table.column("reference"),
+                "quantity": pa.array(quantity, pa.int64()),
+                "kind": table.column("kind"),
+                "occurred_at": pc.cast(table.column("occurred_at"), pa.timestamp("us")),
+                "amount": amount_milli,
+                "currency": table.column("currency"),
+                "document_number": table.column("document_number"),
+            }
+        )
+        bulk.insert_rows(self.connection, "movements", rows)
+        self._accumulate(table, quantity)
+        counts = pc.value_counts(table.column("batch_id").combine_chunks())
+        for item in counts.to_pylist():
+            self._counts[item["values"]][0] += item["counts"]
+
+    def add_rejects(self, batch_ids: pa.Array, lines: pa.Array, raw: pa.Array, reasons: pa.Array):
+        if len(lines) == 0:
+            return
+        rows = pa.table(
+            {
+                "document_id": pa.array(self._document_ids(batch_ids), pa.int64()),
+                "line": lines,
+                "raw": raw,
+                "reason": reasons,
+            }
+        )
+        bulk.insert_rows(self.connection, "rejects", rows)
+        for item in pc.value_counts(batch_ids).to_pylist():
+            self._counts[item["values"]][1] += item["counts"]
+
+    def set_cursor(self, name: str, value: str) -> None:
+        """Move a cursor in the same transaction as the movements it accounts for."""
+        _upsert_cursor(self.connection, self.store, name, value)
+
+    def finish(self) -> None:
+        references = sorted(set(self._on_hand) | set(self._reserved))
+        now = utc_now()
+        deltas = pa.table(
+            {
+                "store": pa.array([self.store] * len(references), pa.string()),
+                "reference": pa.array(references, pa.string()),
+                "on_hand": pa.array([self._on_hand.get(r, 0) for r in references], pa.int64()),
+                "reserved": pa.array([self._reserved.get(r, 0) for r in references], pa.int64()),
+                "updated_at": pa.array([now] * len(references), pa.timestamp("us")),
+            }
+        )
+        bulk.add_to_stock(self.connection, deltas)
+        if self._counts:
+            self.connection.execute(
+                update(documents)
+                .where(documents.c.id == bindparam("b_batch"))
+                .values(
+                    lines_applied=bindparam("b_target"), lines_rejected=bindparam("b_rejected")
+                ),
+                [
+                    {"b_batch": self._ids[b], "b_target": c[0], "b_rejected": c[1]}
+                    for b, c in self._counts.items()
+                ],
+            )
+
+    def _document_ids(self, batch_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        keys = list(self._ids)
+        positions = pc.index_in(batch_ids, value_set=pa.array(keys, pa.string()))
+        if positions.null_count:
+            raise ValueError("movement for a document that was not added to this batch")
+        lookup = np.array([self._ids[k] for k in keys], dtype=np.int64)
+        return lookup[np.asarray(positions.to_numpy(zero_copy_only=False), dtype=np.int64)]
+
+    def _accumulate(self, table: pa.Table, quantity: np.ndarray) -> None:
+        kinds = table.column("kind").combine_chunks()
+        reserving = pc.is_in(
+            kinds, value_set=pa.array([k.value for k in MovementKind if k.changes_reserved])
+        ).to_numpy(zero_copy_only=False)
+        for target, mask in ((self._on_hand, ~reserving), (self._reserved, reserving)):
+            if not mask.any():
+                continue
+            grouped = (
+                pa.table(
+                    {
+                        "reference": table.column("reference")
+                        .combine_chunks()
+                        .filter(pa.array(mask)),
+                        "quantity": pa.array(quantity[mask]),
+                    }
+                )
+                .group_by("reference")
+                .aggregate([("quantity", "sum")])
+            )
+            for reference, total in zip(
+                grouped.column("reference").to_pylist(),
+                grouped.column("quantity_sum").to_pylist(),
+                strict=True,
+            ):
+                target[reference] = target.get(reference, 0) + total
+
+
+def _upsert_cursor(connection: Connection, store: str, name: str, value: str) -> None:
+    updated = connection.execute(
+        update(cursors)
+        .where(cursors.c.store == store, cursors.c.name == name)
+        .values(value=value, updated_at=utc_now())
+    )
+    if updated.rowcount == 0:
+        connection.execute(
+            cursors.insert().values(store=store, name=name, value=value, updated_at=utc_now())
+        )

@@ -1,0 +1,83 @@
+"""The canonical movement table: the one shape every integration maps its input into.
+
+Quantities travel as exact decimals (``decimal128(18, 3)``: up to three decimals, enough for
+weight articles) and are stored in the ledger as integer thousandths, so no float ever
+touches a stock level. Everything else in stockbridge refers to the names declared here.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import pyarrow as pa
+
+QUANTITY_SCALE = 3
+"""Decimal places kept for quantities and amounts."""
+
+MILLI = 10**QUANTITY_SCALE
+QUANTITY_TYPE = pa.decimal128(18, QUANTITY_SCALE)
+
+
+class MovementKind(StrEnum):
+    """What a movement means for the stock.
+
+    Every kind changes *on hand* by its quantity except ``reservation`` and ``release``,
+    which change *reserved* (an order not yet fulfilled), so that *available* = on hand -
+    reserved is what a web shop may sell.
+    """
+
+    SALE = "sale"
+    RETURN = "return"
+    RECEIPT = "receipt"
+    TRANSFER_IN = "transfer_in"
+    TRANSFER_OUT = "transfer_out"
+    ADJUSTMENT = "adjustment"
+    COUNT = "count"
+    ORDER = "order"
+    RESERVATION = "reservation"
+    RELEASE = "release"
+
+    @property
+    def changes_reserved(self) -> bool:
+        return self in (MovementKind.RESERVATION, MovementKind.RELEASE)
+
+
+MOVEMENT_SCHEMA = pa.schema(
+    [
+        pa.field("store", pa.string(), nullable=False),
+        pa.field("reference", pa.string(), nullable=False),
+        pa.field("quantity", QUANTITY_TYPE, nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("occurred_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("document", pa.string(), nullable=False),
+        pa.field("line", pa.int64(), nullable=False),
+        pa.field("movement_id", pa.string(), nullable=False),
+        pa.field("amount", QUANTITY_TYPE),
+        pa.field("currency", pa.string()),
+        pa.field("document_number", pa.string()),
+        pa.field("batch_id", pa.string(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+    ],
+    metadata={
+        "source": b"integration and location, never credentials",
+        "document": b"file name, journal or order id",
+        "line": b"1 = first physical line of the document",
+        "movement_id": b"<batch_id>:<line>, deterministic from source, document and content",
+        "batch_id": b"digest of source, document name and document bytes",
+    },
+)
+"""One row per stock movement. ``quantity`` is signed: negative leaves the stock."""
+
+REJECT_SCHEMA = pa.schema(
+    [
+        pa.field("document", pa.string(), nullable=False),
+        pa.field("line", pa.int64(), nullable=False),
+        pa.field("raw", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+    ]
+)
+"""One row per input line that was not applied, with the reason a person can act on."""
+
+REJECT_RAW_LIMIT = 500
+"""Raw text kept for a rejected line; longer lines are cut and marked with an ellipsis."""

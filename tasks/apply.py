@@ -1,0 +1,406 @@
+"""Applying movement files to the ledger exactly once, then archiving them.
+
+For each group of files: fetch and hash them, drop the ones the ledger already holds, parse
+the rest in one vectorised pass, and commit documents, movements, rejects and stock deltas
+in one transaction. Only after that commit are error files written and inputs archived;
+both steps are repeatable, so a run killed at any instant is finished by the next one
+(the ledger says "applied, not archived" and the file is archived without applying again).
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from stockbridge.context import UNREADABLE_FOLDER, RunContext
+from stockbridge.formats.interstock import Reason, parse_lines, truncate_raw
+from stockbridge.formats.text import UndecodableFile, decode, iter_chunks, split_lines
+from stockbridge.ledger.ledger import Batch, DocumentRecord, NewDocument
+from stockbridge.locations import safe_name
+from stockbridge.movements import Document, movement_table
+from stockbridge.schema import MovementKind
+from stockbridge.summary import FileOutcome
+from tasks.collect import Candidate
+from tasks.errorfiles import write_error_file
+
+
+@dataclass
+class Fetched:
+    """A candidate file read (or spooled to disk when large) and identified by content."""
+
+    candidate: Candidate
+    digest: str
+    batch_id: str
+    data: bytes | None = None
+    spooled: Path | None = None
+    encoding: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.candidate.file.name
+
+
+@dataclass
+class ApplyResult:
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    reasons: Counter[str] = field(default_factory=Counter)
+
+
+def batch_id_of(name: str, digest: str) -> str:
+    """Same name and same bytes: the same document, whichever folder it arrived in."""
+    return hashlib.sha256(f"{name}\0{digest}".encode()).hexdigest()[:32]
+
+
+@task(name="apply movement files", cache_policy=NO_CACHE)
+def apply_files(
+    ctx: RunContext, known_references: pa.Array, candidates: list[Candidate]
+) -> ApplyResult:
+    result = ApplyResult()
+    for group in plan_groups(candidates, ctx.config.batch.max_files, ctx.config.batch.chunk_bytes):
+        _apply_group(ctx, known_references, group, result)
+    return result
+
+
+def plan_groups(
+    candidates: list[Candidate], max_files: int, chunk_bytes: int
+) -> Iterator[list[Candidate]]:
+    """Consecutive small files share a transaction; a large file gets one of its own."""
+    group: list[Candidate] = []
+    size = 0
+    for candidate in candidates:
+        if candidate.file.size > chunk_bytes:
+            if group:
+                yield group
+                group, size = [], 0
+            yield [candidate]
+            continue
+        if group and (len(group) >= max_files or size + candidate.file.size > chunk_bytes):
+            yield group
+            group, size = [], 0
+        group.append(candidate)
+        size += candidate.file.size
+    if group:
+        yield group
+
+
+def _apply_group(
+    ctx: RunContext, known_references: pa.Array, group: list[Candidate], result: ApplyResult
+) -> None:
+    fetched = [f for f in (_fetch(ctx, c) for c in group) if f is not None]
+    seen = ctx.ledger.known_documents(ctx.store, [f.batch_id for f in fetched])
+    fresh: list[Fetched] = []
+    unreadable: list[tuple[Fetched, str]] = []
+    finish: list[tuple[Fetched, DocumentRecord | None]] = []
+    taken: set[str] = set()
+    for item in fetched:
+        record = seen.get(item.batch_id)
+        if record is not None or item.batch_id in taken:
+            finish.append((item, record))
+        else:
+            taken.add(item.batch_id)
+            problem = _check_encoding(item)
+            if problem:
+                unreadable.append((item, problem))
+            else:
+                fresh.append(item)
+
+    counts: dict[str, list[int]] = {}
+    if fresh or unreadable:
+        with ctx.ledger.batch(ctx.store, ctx.integration, ctx.run_id) as batch:
+            batch.add_documents(
+                [_new_document(ctx, f) for f in fresh]
+                + [_new_document(ctx, f, "quarantined", why) for f, why in unreadable]
+            )
+            if len(fresh) == 1 and fresh[0].spooled is not None:
+                _stream_large(ctx, batch, known_references, fresh[0], result.reasons)
+            elif fresh:
+                _apply_in_memory(ctx, batch, known_references, fresh, result.reasons)
+            counts = {b: list(c) for b, c in batch.counts.items()}
+
+    archived: dict[str, tuple[str, str | None]] = {}
+    for item in fresh:
+        applied, rejected = counts.get(item.batch_id, [0, 0])
+        outcome = FileOutcome(item.name, _location(ctx, item), "applied", applied, rejected)
+        _archive(ctx, item, outcome, archived)
+        result.outcomes.append(outcome)
+    for item, why in unreadable:
+        outcome = FileOutcome(item.name, _location(ctx, item), "quarantined", note=why)
+        outcome.error_file = write_error_file(
+            ctx, item.name, item.digest, reasons=[(0, "", f"file not applied: {why}")]
+        )
+        target = ctx.archive_for(item.candidate.location).child(UNREADABLE_FOLDER)
+        outcome.archived_to = _move(ctx, item, target)
+        result.outcomes.append(outcome)
+    for item, record in finish:
+        if record is not None and record.status == "applied":
+            outcome = FileOutcome(
+                item.name, _location(ctx, item), "recovered", note="applied by an earlier run"
+            )
+            if record.lines_rejected:
+                outcome.error_file = write_error_file(
+                    ctx, item.name, item.digest, rejects=ctx.ledger.rejects_of(record.id)
+                )
+            _archive(ctx, item, outcome, archived)
+        else:
+            when = f" on {record.applied_at:%Y-%m-%d %H:%M} UTC" if record else ""
+            outcome = FileOutcome(
+                item.name,
+                _location(ctx, item),
+                "duplicate",
+                note=f"same name and bytes as a file already applied{when}; not applied again",
+            )
+            target = ctx.archive_for(item.candidate.location)
+            if record is not None and record.status == "quarantined":
+                target = target.child(UNREADABLE_FOLDER)
+            outcome.archived_to = _move(ctx, item, target)
+        result.outcomes.append(outcome)
+    ctx.ledger.mark_archived(ctx.store, archived)
+    for item in fetched:
+        if item.spooled is not None:
+            item.spooled.unlink(missing_ok=True)
+
+
+def _archive(
+    ctx: RunContext,
+    item: Fetched,
+    outcome: FileOutcome,
+    archived: dict[str, tuple[str, str | None]],
+) -> None:
+    if outcome.lines_rejected and outcome.error_file is None:
+        outcome.error_file = write_error_file(
+            ctx, item.name, item.digest, rejects=_rejects_for(ctx, item)
+        )
+    outcome.archived_to = _move(ctx, item, ctx.archive_for(item.candidate.location))
+    archived[item.batch_id] = (outcome.archived_to, outcome.error_file)
+
+
+def _rejects_for(ctx: RunContext, item: Fetched) -> pa.Table:
+    record = ctx.ledger.known_documents(ctx.store, [item.batch_id])[item.batch_id]
+    return ctx.ledger.rejects_of(record.id)
+
+
+def archive_name(name: str, digest: str) -> str:
+    """``sales.txt`` -> ``sales.3f2a9c1d07b4.txt``: deliveries of one name never collide."""
+    stem, dot, suffix = safe_name(name).rpartition(".")
+    if not dot or not stem:
+        return f"{safe_name(name)}.{digest[:12]}"
+    return f"{stem}.{digest[:12]}.{suffix}"
+
+
+def _move(ctx: RunContext, item: Fetched, target) -> str:
+    source = ctx.imports[item.candidate.location]
+    return source.move_to(item.name, target, archive_name(item.name, item.digest))
+
+
+def _location(ctx: RunContext, item: Fetched) -> str:
+    return ctx.imports[item.candidate.location].display
+
+
+def _fetch(ctx: RunContext, candidate: Candidate) -> Fetched | None:
+    """Read a file once, hashing as it streams; large files go to the spool folder."""
+    location = ctx.imports[candidate.location]
+    name = candidate.file.name
+    try:
+        if candidate.file.size <= ctx.config.batch.chunk_bytes:
+            data = location.read_bytes(name)
+            digest = hashlib.sha256(data).hexdigest()
+            return Fetched(candidate, digest, batch_id_of(name, digest), data=data)
+        spooled = ctx.spool / f"{len(os.listdir(ctx.spool))}.part"
+        sha = hashlib.sha256()
+        utf8 = codecs.getincrementaldecoder("utf-8")()
+        valid_utf8 = True
+        with location.open_read(name) as source, open(spooled, "wb") as target:
+            first = True
+            while block := source.read(8 * 1024 * 1024):
+                if first and block.startswith(codecs.BOM_UTF8):
+                    block_for_check = block[len(codecs.BOM_UTF8) :]
+                else:
+                    block_for_check = block
+                first = False
+                sha.update(block)
+                target.write(block)
+                if valid_utf8:
+                    try:
+                        utf8.decode(block_for_check)
+                    except UnicodeDecodeError:
+                        valid_utf8 = False
+        digest = sha.hexdigest()
+        with open(spooled, "rb") as handle:
+            head = handle.read(2)
+        if head in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            encoding = "utf-16"
+        else:
+            encoding = "utf-8" if valid_utf8 else "cp1252"
+        return Fetched(candidate, digest, batch_id_of(name, digest), spooled=spooled, encoding=encoding)
+    except FileNotFoundError:
+        ctx.logger.warning("%s disappeared from %s before it could be read", name, location.display)
+        return None
+
+
+def _check_encoding(item: Fetched) -> str | None:
+    """Decode small files now (the result is kept); return why a file is unreadable."""
+    if item.data is not None:
+        try:
+            decoded = decode(item.data)
+        except UndecodableFile as exc:
+            return f"the file {exc}"
+        item.data, item.encoding = decoded.utf8, decoded.encoding
+        return None
+    if item.encoding == "cp1252":
+        assert item.spooled is not None
+        try:
+            with open(item.spooled, "rb") as handle:
+                for chunk in iter_chunks(handle, 16 * 1024 * 1024):
+                    chunk.decode("cp1252")
+        except UnicodeDecodeError:
+            return "the file is neither UTF-8 nor Windows-1252 text; is it a binary file?"
+    return None
+
+
+def _new_document(
+    ctx: RunContext, item: Fetched, status: str = "applied", note: str | None = None
+) -> NewDocument:
+    return NewDocument(
+        batch_id=item.batch_id,
+        source=f"{ctx.integration}:{_location(ctx, item)}",
+        document=item.name,
+        digest=item.digest,
+        status=status,
+        encoding=item.encoding,
+        note=note,
+    )
+
+
+def _documents(ctx: RunContext, items: list[Fetched]) -> list[Document]:
+    return [
+        Document(
+            f.batch_id, f"{ctx.integration}:{_location(ctx, f)}", f.name, f.candidate.file.modified
+        )
+        for f in items
+    ]
+
+
+def _apply_in_memory(
+    ctx: RunContext,
+    batch: Batch,
+    known_references: pa.Array,
+    items: list[Fetched],
+    reasons: Counter[str],
+) -> None:
+    """Many small files: one concatenated buffer, one vectorised parse, one insert."""
+    texts = []
+    for item in items:
+        assert item.data is not None
+        text = item.data
+        if text and not text.endswith(b"\n"):
+            text += b"\n"
+        texts.append(text)
+    line_counts = np.array([t.count(b"\n") for t in texts], dtype=np.int64)
+    document_index = np.repeat(np.arange(len(items)), line_counts)
+    starts = np.repeat(np.cumsum(line_counts) - line_counts, line_counts)
+    line_numbers = np.arange(int(line_counts.sum()), dtype=np.int64) - starts + 1
+    _apply_lines(
+        ctx,
+        batch,
+        known_references,
+        split_lines(b"".join(texts)),
+        document_index,
+        line_numbers,
+        _documents(ctx, items),
+        reasons,
+    )
+
+
+def _stream_large(
+    ctx: RunContext, batch: Batch, known_references: pa.Array, item: Fetched, reasons: Counter[str]
+) -> None:
+    """One large file, parsed chunk by chunk inside the same open transaction."""
+    assert item.spooled is not None
+    documents = _documents(ctx, [item])
+    first_line = 1
+    with open(item.spooled, "rb") as handle:
+        if item.encoding == "utf-16":
+            chunks: Iterator[bytes] = iter([decode(handle.read()).utf8])
+        else:
+            chunks = iter_chunks(handle, ctx.config.batch.chunk_bytes)
+        for number, chunk in enumerate(chunks):
+            if item.encoding == "cp1252":
+                chunk = chunk.decode("cp1252").encode("utf-8")
+            elif number == 0 and chunk.startswith(codecs.BOM_UTF8):
+                chunk = chunk[len(codecs.BOM_UTF8) :]
+            lines = split_lines(chunk)
+            count = len(lines)
+            _apply_lines(
+                ctx,
+                batch,
+                known_references,
+                lines,
+                np.zeros(count, dtype=np.int64),
+                np.arange(first_line, first_line + count, dtype=np.int64),
+                documents,
+                reasons,
+            )
+            first_line += count
+
+
+def _apply_lines(
+    ctx: RunContext,
+    batch: Batch,
+    known_references: pa.Array,
+    lines: pa.Array,
+    document_index: np.ndarray,
+    line_numbers: np.ndarray,
+    documents: list[Document],
+    reasons: Counter[str],
+) -> None:
+    parsed = parse_lines(lines)
+    known = pc.is_in(parsed.references, value_set=known_references).to_numpy(zero_copy_only=False)
+    applied = parsed.valid[known]
+    unknown = parsed.valid[~known]
+
+    kinds = np.where(
+        parsed.quantities[known] < 0, MovementKind.SALE.value, MovementKind.RECEIPT.value
+    )
+    batch.add_movements(
+        movement_table(
+            store=ctx.store,
+            run_id=ctx.run_id,
+            references=parsed.references.filter(pa.array(known)),
+            quantities=parsed.quantities[known],
+            kinds=pa.array(kinds, pa.string()),
+            lines=line_numbers[applied],
+            documents=documents,
+            document_index=document_index[applied],
+        )
+    )
+
+    rejected = np.concatenate([parsed.rejected, unknown])
+    if rejected.size == 0:
+        return
+    unknown_raw = truncate_raw(
+        pc.utf8_rtrim(pc.take(lines, pa.array(unknown, pa.int64())), characters="\r")
+    )
+    reject_reasons = pa.concat_arrays(
+        [parsed.reasons, pa.array([Reason.UNKNOWN_REFERENCE] * unknown.size, pa.string())]
+    )
+    batch_ids = pa.array([d.batch_id for d in documents], pa.string())
+    batch.add_rejects(
+        pc.take(batch_ids, pa.array(document_index[rejected])),
+        pa.array(line_numbers[rejected]),
+        pa.concat_arrays([parsed.raw, unknown_raw]),
+        reject_reasons,
+    )
+    reasons.update(
+        {item["values"]: item["counts"] for item in pc.value_counts(reject_reasons).to_pylist()}
+    )

@@ -1,0 +1,28 @@
+"""Run summaries where users look: the ledger's run history and a Prefect table artifact."""
+
+from __future__ import annotations
+
+import re
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from stockbridge.context import RunContext
+from stockbridge.summary import RunSummary
+
+
+@task(name="publish run summary", cache_policy=NO_CACHE)
+def publish_summary(ctx: RunContext, summary: RunSummary) -> None:
+    key = re.sub(r"[^a-z0-9-]", "-", f"{summary.store}-{summary.integration}")
+    if summary.files:
+        create_table_artifact(
+            key=f"{key}-files",
+            table=summary.file_records(),
+            description=summary.headline(),
+        )
+    create_markdown_artifact(
+        key=f"{key}-summary",
+        markdown="```\n" + summary.render() + "\n```",
+        description=summary.headline(),
+    )
