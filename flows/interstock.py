@@ -55,9 +55,9 @@ def interstock(config_path: str):
 
     publish_summary(ctx, summary)
     if summary.state == "failed":
-        logger.error("%s", summary.render())
+        logger.error("%s", summary.headline())
         return Failed(message=summary.message, data=summary)
-    logger.info("%s", summary.render())
+    logger.info("%s", summary.headline())
     return Completed(message=summary.headline(), data=summary)
 
 

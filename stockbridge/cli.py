@@ -81,16 +81,22 @@ def _ledger_options(parser: argparse.ArgumentParser) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from stockbridge.config.loader import store_files, validate_files
+    from stockbridge.errors import ConfigError
 
-    files = store_files(args.paths)
+    try:
+        files = store_files(args.paths)
+    except ConfigError as exc:  # a path that does not exist: the command line is wrong
+        print(f"stockbridge: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if not files:
-        print("stockbridge: no .yaml store files found in " + ", ".join(args.paths))
+        where = ", ".join(args.paths)
+        print(f"stockbridge: no .yaml store files found in {where}", file=sys.stderr)
         return EXIT_USAGE
     stores, problems = validate_files(files)
     for problem in problems:
         print(problem, file=sys.stderr)
-    for store in stores:
-        print(f"ok  {store.store} ({store.integration})")
+    for path, store in stores:
+        print(f"ok  {path}: {store.store} ({store.integration})")
     if problems:
         print(f"{len(problems)} problem(s) in {len(files)} file(s)", file=sys.stderr)
         return EXIT_USAGE

@@ -21,6 +21,7 @@ def configure_prefect() -> None:
     Must run before ``import prefect``: Prefect reads its settings at import time.
     """
     os.environ.setdefault("PREFECT_HOME", str(work_dir() / "prefect"))
+    Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "false")

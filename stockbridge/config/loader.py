@@ -23,6 +23,8 @@ MODELS: dict[str, type[StoreBase]] = {"interstock": InterStockConfig}
 assert set(MODELS) == set(INTEGRATIONS)
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_URL_PASSWORD = re.compile(r"(://[^/:@]*):[^/]*@")
+"""The password of ``scheme://user:password@host/``, never repeated in an error."""
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
@@ -70,9 +72,9 @@ def store_files(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def validate_files(paths: list[Path]) -> tuple[list[StoreBase], list[Problem]]:
+def validate_files(paths: list[Path]) -> tuple[list[tuple[Path, StoreBase]], list[Problem]]:
     """Validate many files at once, also checking that store ids are unique."""
-    stores: list[StoreBase] = []
+    stores: list[tuple[Path, StoreBase]] = []
     problems: list[Problem] = []
     seen: dict[tuple[str, str], Path] = {}
     for path in paths:
@@ -88,7 +90,7 @@ def validate_files(paths: list[Path]) -> tuple[list[StoreBase], list[Problem]]:
             )
             continue
         seen[key] = path
-        stores.append(store)
+        stores.append((path, store))
     return stores, problems
 
 
@@ -150,7 +152,7 @@ def _validate(path: Path, data: dict[str, Any]) -> StoreBase:
         message = (
             "is missing; say which integration this store uses"
             if integration is None
-            else f"'{integration}' is not an integration stockbridge knows ({known})"
+            else f"'{integration}' is not an integration stockbridge knows"
         )
         raise InvalidStoreFile([Problem(path, "integration", f"{message}; known: {known}")])
     try:
@@ -185,6 +187,8 @@ def _is_validator_tag(part: Any) -> bool:
 def _shown(loc: list, value: Any) -> str:
     if any(str(part) in ("password", "key", "secret") for part in loc):
         return "a hidden value"
+    if isinstance(value, str):
+        value = _URL_PASSWORD.sub(r"\1:***@", value)
     return repr(value)
 
 

@@ -26,6 +26,8 @@ def parse_duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"'{value}' is negative; a duration is 0 or more, like 30s or 5m")
         return timedelta(seconds=value)
     match = _DURATION.match(str(value))
     if not match:

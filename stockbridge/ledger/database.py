@@ -24,6 +24,8 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from stockbridge.errors import LedgerError, StoreBusyError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+READ_ONLY = "stockbridge_read_only"
+"""Execution option of connections that only read (SQLite: no write lock taken)."""
 
 
 def create_ledger_engine(url: str) -> Engine:
@@ -66,7 +68,9 @@ def _sqlite_engine(url) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin(connection) -> None:
         # Take the write lock up front: two writers then queue instead of failing midway.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers do not take it: in WAL mode they read beside a writer without waiting.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -120,7 +124,9 @@ def store_lock(engine: Engine, store: str) -> Iterator[None]:
     try:
         connection = engine.connect()
     except SQLAlchemyError as exc:
-        raise LedgerError(f"cannot reach the ledger at {safe_url(engine.url)}: {describe(exc)}")
+        raise LedgerError(
+            f"cannot reach the ledger at {safe_url(engine.url)}: {describe(exc)}"
+        ) from exc
     try:
         if backend == "postgresql":
             key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)

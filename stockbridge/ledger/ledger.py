@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from stockbridge.errors import LedgerError
 from stockbridge.ledger import bulk
 from stockbridge.ledger.database import (
+    READ_ONLY,
     create_ledger_engine,
     describe,
     migrate,
@@ -99,6 +100,7 @@ class Ledger:
                     yield connection
             else:
                 with self.engine.connect() as connection:
+                    connection.execution_options(**{READ_ONLY: True})
                     yield connection
         except IntegrityError:
             raise

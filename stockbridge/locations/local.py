@@ -51,10 +51,11 @@ class LocalLocation(Location):
     def move_to(self, name: str, target: Location, target_name: str) -> str:
         source = Path(self.path(name))
         if not isinstance(target, LocalLocation):
-            with open(source, "rb") as handle:
-                published = target.write_atomic(target_name, handle.read())
-            source.unlink(missing_ok=True)
-            return published
+            from stockbridge.locations import move_across
+
+            return move_across(
+                self, name, target, target_name, lambda n: Path(self.path(n)).unlink(missing_ok=True)
+            )
         destination = Path(target.path(target_name))
         try:
             destination.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,152 @@
+"""From store files to Prefect deployments: how a YAML file becomes a scheduled run.
+
+``stockbridge serve configs/`` builds one deployment per store file (named after the store,
+tagged with store and integration, scheduled as the file says), then, before serving:
+
+* deletes stockbridge deployments whose store file is gone, so the UI shows only live stores;
+* cancels the runs that piled up while nothing was serving ("Late" runs) and starts a single
+  catch-up run per store instead, since one sync applies everything that waited anyway.
+
+The only parameter is the store file's absolute path: secrets stay in the environment.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prefect import serve
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterTags,
+    FlowRunFilter,
+    FlowRunFilterExpectedStartTime,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.deployments.runner import RunnerDeployment
+from prefect.schedules import Cron, Interval
+from prefect.states import Cancelled
+
+from flows import FLOWS
+from stockbridge.config.loader import store_files, validate_files
+from stockbridge.config.models import StoreBase
+
+TAG = "stockbridge"
+CATCH_UP = "catch-up"
+
+
+def store_tags(store: StoreBase) -> list[str]:
+    return [TAG, f"store:{store.store}", f"integration:{store.integration}"]  # type: ignore[attr-defined]
+
+
+def build_deployments(paths: Sequence[str | Path]) -> list[RunnerDeployment]:
+    """One deployment per valid store file; raises ConfigError listing every problem."""
+    from stockbridge.config.loader import InvalidStoreFile
+
+    stores, problems = validate_files(store_files(paths))
+    if problems:
+        raise InvalidStoreFile(problems)
+    deployments = []
+    for path, store in stores:
+        schedule = store.schedule
+        if schedule.every is not None:
+            prefect_schedule = Interval(schedule.every, timezone=schedule.timezone)
+        else:
+            prefect_schedule = Cron(schedule.cron, timezone=schedule.timezone)
+        flow = FLOWS[store.integration]  # type: ignore[attr-defined]
+        deployments.append(
+            flow.to_deployment(
+                name=store.store,
+                schedules=[prefect_schedule],
+                paused=not store.enabled,
+                parameters={"config_path": str(path.absolute())},
+                tags=store_tags(store),
+                description=store.description or f"{store.integration} sync of {store.store}",  # type: ignore[attr-defined]
+            )
+        )
+    return deployments
+
+
+async def remove_stale_deployments(keep: Sequence[RunnerDeployment]) -> list[str]:
+    """Delete stockbridge deployments that no store file describes any more."""
+    wanted = {(d.flow_name, d.name) for d in keep}
+    removed = []
+    async with get_client() as client:
+        existing = await client.read_deployments(
+            deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[TAG]))
+        )
+        flows = {f.id: f.name for f in await client.read_flows()}
+        for deployment in existing:
+            key = (flows.get(deployment.flow_id), deployment.name)
+            if key not in wanted:
+                await client.delete_deployment(deployment.id)
+                removed.append(f"{key[0]}/{key[1]}")
+    return removed
+
+
+async def replace_missed_runs(keep: Sequence[RunnerDeployment]) -> dict[str, int]:
+    """Cancel runs that should have started while nothing served; start one run instead.
+
+    Returns the number of cancelled runs per deployment that got a catch-up run.
+    """
+    now = datetime.now(UTC)
+    caught_up: dict[str, int] = {}
+    async with get_client() as client:
+        for deployment in keep:
+            try:
+                existing = await client.read_deployment_by_name(
+                    f"{deployment.flow_name}/{deployment.name}"
+                )
+            except Exception:  # never deployed before: nothing was missed
+                continue
+            missed = await client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id={"any_": [existing.id]}),
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(
+                        type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])
+                    ),
+                    expected_start_time=FlowRunFilterExpectedStartTime(before_=now),
+                ),
+            )
+            missed = [run for run in missed if CATCH_UP not in run.tags]
+            if not missed:
+                continue
+            for run in missed:
+                await client.set_flow_run_state(
+                    run.id,
+                    Cancelled(message="missed while stockbridge serve was down; one catch-up run"),
+                    force=True,
+                )
+            await client.create_flow_run_from_deployment(
+                existing.id, tags=[*existing.tags, CATCH_UP]
+            )
+            caught_up[deployment.name] = len(missed)
+    return caught_up
+
+
+def serve_stores(paths: Sequence[str], catch_up: bool = True) -> int:
+    """Register, tidy and serve every store file's deployment until interrupted."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    if not PREFECT_API_URL.value():
+        print(
+            "stockbridge serve needs a Prefect server: start one with `prefect server start`"
+            " and set PREFECT_API_URL=http://127.0.0.1:4200/api (see README, Scheduling)",
+            file=sys.stderr,
+        )
+        return 2
+    deployments = build_deployments(paths)
+    for name in run_coro_as_sync(remove_stale_deployments(deployments)) or []:
+        print(f"removed deployment {name}: its store file is gone")
+    if catch_up:
+        for name, count in (run_coro_as_sync(replace_missed_runs(deployments)) or {}).items():
+            print(f"{name}: {count} missed run(s) cancelled, one catch-up run started")
+    print(f"serving {len(deployments)} store(s): " + ", ".join(d.name for d in deployments))
+    serve(*deployments, print_starting_message=False)
+    return 0
