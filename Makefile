@@ -7,7 +7,7 @@ export PREFECT_HOME ?= $(CURDIR)/.work/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench server serve clean
 
 install: $(STAMP)
 
@@ -31,6 +31,12 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench
+
+server: install
+	$(BIN)/prefect server start --host 127.0.0.1 --port 4200
+
+serve: install
+	PREFECT_API_URL=http://127.0.0.1:4200/api $(BIN)/stockbridge serve configs/
 
 clean:
 	rm -rf $(VENV) .work
