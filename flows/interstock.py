@@ -15,7 +15,7 @@ from prefect.states import Completed, Failed
 from stockbridge.config.loader import load_store
 from stockbridge.context import RunContext
 from stockbridge.errors import StockbridgeError, StoreBusyError
-from stockbridge.logs import run_logger, run_id
+from stockbridge.logs import run_id, run_logger
 from stockbridge.summary import RunSummary
 from tasks.apply import apply_files
 from tasks.catalogue import sync_catalogue
@@ -43,9 +43,12 @@ def interstock(config_path: str):
                 sync(ctx, summary)
             except StockbridgeError as exc:
                 summary.state, summary.message = "failed", str(exc)
-            ctx.ledger.finish_run(
-                this_run, summary.state, summary.ledger_counts(), summary.message or summary.headline()
-            )
+            except Exception as exc:  # a bug: record it, then let Prefect show the traceback
+                message = f"unexpected error: {type(exc).__name__}: {exc}"
+                ctx.ledger.finish_run(this_run, "failed", summary.ledger_counts(), message)
+                raise
+            message = summary.message or summary.headline()
+            ctx.ledger.finish_run(this_run, summary.state, summary.ledger_counts(), message)
     except StoreBusyError as exc:
         summary.state, summary.message = "skipped", str(exc)
     except StockbridgeError as exc:

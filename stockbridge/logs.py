@@ -41,3 +41,24 @@ def run_id() -> str:
     from prefect.runtime import flow_run
 
     return str(flow_run.id or uuid.uuid4())
+
+
+def retry_on_location_error(task, task_run, state) -> bool:
+    """Prefect retry condition: a dropped connection or a busy server may pass; bugs won't."""
+    from stockbridge.errors import LocationError
+
+    try:
+        state.result()
+    except LocationError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+NETWORK_RETRIES = {
+    "retries": 2,
+    "retry_delay_seconds": 3,
+    "retry_condition_fn": retry_on_location_error,
+}
+"""Task options for steps that are safe to repeat (every step is: the ledger dedups)."""

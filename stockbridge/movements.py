@@ -86,4 +86,4 @@ def movement_table(
     )
 
 
-assert QUANTITY_SCALE == QUANTITY_TYPE.scale
+assert QUANTITY_TYPE.scale == QUANTITY_SCALE

@@ -25,3 +25,5 @@ def configure_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "false")
+    # Warnings from stockbridge's own loggers (e.g. "certificate not verified") reach the UI.
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "stockbridge")

@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from stockbridge.context import RunContext
 from stockbridge.locations import RemoteFile
+from stockbridge.logs import NETWORK_RETRIES
 
 CLOCK_SKEW_TOLERANCE = timedelta(minutes=1)
 
@@ -23,7 +24,7 @@ class Candidate:
     file: RemoteFile
 
 
-@task(name="find settled files", cache_policy=NO_CACHE)
+@task(name="find settled files", cache_policy=NO_CACHE, **NETWORK_RETRIES)
 def find_settled_files(ctx: RunContext) -> list[Candidate]:
     """List every import location twice, ``settle.recheck`` apart; keep what did not change.
 

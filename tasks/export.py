@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from stockbridge.context import RunContext
 from stockbridge.formats.interstock import format_quantities
+from stockbridge.logs import NETWORK_RETRIES
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class ExportResult:
     negative: dict[str, int]
 
 
-@task(name="publish article file", cache_policy=NO_CACHE)
+@task(name="publish article file", cache_policy=NO_CACHE, **NETWORK_RETRIES)
 def publish_export(ctx: RunContext, known_references: pa.Array) -> ExportResult:
     """Write ``reference<TAB>available`` sorted by reference, in one atomic publish.
 

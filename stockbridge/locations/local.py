@@ -54,7 +54,11 @@ class LocalLocation(Location):
             from stockbridge.locations import move_across
 
             return move_across(
-                self, name, target, target_name, lambda n: Path(self.path(n)).unlink(missing_ok=True)
+                self,
+                name,
+                target,
+                target_name,
+                lambda n: Path(self.path(n)).unlink(missing_ok=True),
             )
         destination = Path(target.path(target_name))
         try:
