@@ -72,17 +72,56 @@ def build_deployments(paths: Sequence[str | Path]) -> list[RunnerDeployment]:
     return deployments
 
 
-async def remove_stale_deployments(keep: Sequence[RunnerDeployment]) -> list[str]:
-    """Delete stockbridge deployments that no store file describes any more."""
+PAGE = 200
+"""Rows per read: the Prefect server refuses limits above its default (200)."""
+
+
+async def _all_pages(read, **filters) -> list:
+    """Every row of a Prefect ``read_*`` call, page by page (one call returns at most 200)."""
+    rows: list = []
+    while True:
+        page = await read(**filters, limit=PAGE, offset=len(rows))
+        rows.extend(page)
+        if len(page) < PAGE:
+            return rows
+
+
+def _served_by(config_path: object, paths: Sequence[str | Path]) -> bool:
+    """Whether ``stockbridge serve paths`` reads the store file at ``config_path``."""
+    if not isinstance(config_path, str):
+        return False
+    file = Path(config_path)
+    for item in paths:
+        item = Path(item).absolute()
+        if file == item or file.parent == item:
+            return True
+    return False
+
+
+async def remove_stale_deployments(
+    keep: Sequence[RunnerDeployment], paths: Sequence[str | Path] | None = None
+) -> list[str]:
+    """Delete stockbridge deployments that no store file describes any more.
+
+    With ``paths`` (what ``stockbridge serve`` was given), only deployments whose store file
+    lies there are candidates: another machine serving another folder keeps its deployments.
+    """
     wanted = {(d.flow_name, d.name) for d in keep}
     removed = []
     async with get_client() as client:
-        existing = await client.read_deployments(
-            deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[TAG]))
+        existing = await _all_pages(
+            client.read_deployments,
+            deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[TAG])),
         )
-        flows = {f.id: f.name for f in await client.read_flows()}
+        flows: dict = {}
         for deployment in existing:
-            key = (flows.get(deployment.flow_id), deployment.name)
+            if paths is not None and not _served_by(
+                deployment.parameters.get("config_path"), paths
+            ):
+                continue
+            if deployment.flow_id not in flows:
+                flows[deployment.flow_id] = (await client.read_flow(deployment.flow_id)).name
+            key = (flows[deployment.flow_id], deployment.name)
             if key not in wanted:
                 await client.delete_deployment(deployment.id)
                 removed.append(f"{key[0]}/{key[1]}")
@@ -104,7 +143,8 @@ async def replace_missed_runs(keep: Sequence[RunnerDeployment]) -> dict[str, int
                 )
             except Exception:  # never deployed before: nothing was missed
                 continue
-            missed = await client.read_flow_runs(
+            missed = await _all_pages(
+                client.read_flow_runs,
                 deployment_filter=DeploymentFilter(id={"any_": [existing.id]}),
                 flow_run_filter=FlowRunFilter(
                     state=FlowRunFilterState(
@@ -142,7 +182,7 @@ def serve_stores(paths: Sequence[str], catch_up: bool = True) -> int:
         )
         return 2
     deployments = build_deployments(paths)
-    for name in run_coro_as_sync(remove_stale_deployments(deployments)) or []:
+    for name in run_coro_as_sync(remove_stale_deployments(deployments, paths)) or []:
         print(f"removed deployment {name}: its store file is gone")
     if catch_up:
         for name, count in (run_coro_as_sync(replace_missed_runs(deployments)) or {}).items():

@@ -28,6 +28,8 @@ from stockbridge.formats.interstock import Reason, parse_lines, truncate_raw
 from stockbridge.formats.text import UndecodableFile, decode, iter_chunks, split_lines
 from stockbridge.ledger.ledger import Batch, DocumentRecord, NewDocument
 from stockbridge.locations import safe_name
+from stockbridge.locations.base import readable_name
+from stockbridge.logs import NETWORK_RETRIES
 from stockbridge.movements import Document, movement_table
 from stockbridge.schema import MovementKind
 from stockbridge.summary import FileOutcome
@@ -50,6 +52,11 @@ class Fetched:
     def name(self) -> str:
         return self.candidate.file.name
 
+    @property
+    def shown(self) -> str:
+        """The name for the ledger, summaries and error files (always valid text)."""
+        return readable_name(self.name)
+
 
 @dataclass
 class ApplyResult:
@@ -59,17 +66,49 @@ class ApplyResult:
 
 def batch_id_of(name: str, digest: str) -> str:
     """Same name and same bytes: the same document, whichever folder it arrived in."""
-    return hashlib.sha256(f"{name}\0{digest}".encode()).hexdigest()[:32]
+    return hashlib.sha256(f"{name}\0{digest}".encode(errors="surrogateescape")).hexdigest()[:32]
 
 
-@task(name="apply movement files", cache_policy=NO_CACHE)
+@task(name="apply movement files", cache_policy=NO_CACHE, **NETWORK_RETRIES)
 def apply_files(
     ctx: RunContext, known_references: pa.Array, candidates: list[Candidate]
 ) -> ApplyResult:
     result = ApplyResult()
     for group in plan_groups(candidates, ctx.config.batch.max_files, ctx.config.batch.chunk_bytes):
         _apply_group(ctx, known_references, group, result)
+    _complete_interrupted_archiving(ctx, result)
     return result
+
+
+def _complete_interrupted_archiving(ctx: RunContext, result: ApplyResult) -> None:
+    """Record the archiving of files a killed run moved but could not mark as archived.
+
+    A run killed after moving some of a group's files and before recording it leaves their
+    documents 'applied' while the files are already in the archive: the recovery in
+    :func:`_apply_group` never sees them (they are no longer listed), so finish them here.
+    A document whose file is still in the import folder is left to that recovery.
+    """
+    displays = {location.display: index for index, location in enumerate(ctx.imports)}
+    archived: dict[str, tuple[str, str | None]] = {}
+    for record in ctx.ledger.unarchived_documents(ctx.store):
+        index = displays.get(record.source.removeprefix(f"{ctx.integration}:"))
+        if index is None:
+            continue
+        source, target = ctx.imports[index], ctx.archive_for(index)
+        moved_as = archive_name(record.document, record.digest)
+        if source.exists(record.document) or not target.exists(moved_as):
+            continue
+        outcome = FileOutcome(
+            record.document, source.display, "recovered", note="archived by an interrupted run"
+        )
+        if record.lines_rejected:
+            outcome.error_file = write_error_file(
+                ctx, record.document, record.digest, rejects=ctx.ledger.rejects_of(record.id)
+            )
+        outcome.archived_to = source.move_to(record.document, target, moved_as)  # already done
+        archived[record.batch_id] = (outcome.archived_to, outcome.error_file)
+        result.outcomes.append(outcome)
+    ctx.ledger.mark_archived(ctx.store, archived)
 
 
 def plan_groups(
@@ -131,13 +170,13 @@ def _apply_group(
     archived: dict[str, tuple[str, str | None]] = {}
     for item in fresh:
         applied, rejected = counts.get(item.batch_id, [0, 0])
-        outcome = FileOutcome(item.name, _location(ctx, item), "applied", applied, rejected)
+        outcome = FileOutcome(item.shown, _location(ctx, item), "applied", applied, rejected)
         _archive(ctx, item, outcome, archived)
         result.outcomes.append(outcome)
     for item, why in unreadable:
-        outcome = FileOutcome(item.name, _location(ctx, item), "quarantined", note=why)
+        outcome = FileOutcome(item.shown, _location(ctx, item), "quarantined", note=why)
         outcome.error_file = write_error_file(
-            ctx, item.name, item.digest, reasons=[(0, "", f"file not applied: {why}")]
+            ctx, item.shown, item.digest, reasons=[(0, "", f"file not applied: {why}")]
         )
         target = ctx.archive_for(item.candidate.location).child(UNREADABLE_FOLDER)
         outcome.archived_to = _move(ctx, item, target)
@@ -145,17 +184,17 @@ def _apply_group(
     for item, record in finish:
         if record is not None and record.status == "applied":
             outcome = FileOutcome(
-                item.name, _location(ctx, item), "recovered", note="applied by an earlier run"
+                item.shown, _location(ctx, item), "recovered", note="applied by an earlier run"
             )
             if record.lines_rejected:
                 outcome.error_file = write_error_file(
-                    ctx, item.name, item.digest, rejects=ctx.ledger.rejects_of(record.id)
+                    ctx, item.shown, item.digest, rejects=ctx.ledger.rejects_of(record.id)
                 )
             _archive(ctx, item, outcome, archived)
         else:
             when = f" on {record.applied_at:%Y-%m-%d %H:%M} UTC" if record else ""
             outcome = FileOutcome(
-                item.name,
+                item.shown,
                 _location(ctx, item),
                 "duplicate",
                 note=f"same name and bytes as a file already applied{when}; not applied again",
@@ -179,7 +218,7 @@ def _archive(
 ) -> None:
     if outcome.lines_rejected and outcome.error_file is None:
         outcome.error_file = write_error_file(
-            ctx, item.name, item.digest, rejects=_rejects_for(ctx, item)
+            ctx, item.shown, item.digest, rejects=_rejects_for(ctx, item)
         )
     outcome.archived_to = _move(ctx, item, ctx.archive_for(item.candidate.location))
     archived[item.batch_id] = (outcome.archived_to, outcome.error_file)
@@ -235,6 +274,11 @@ def _fetch(ctx: RunContext, candidate: Candidate) -> Fetched | None:
                         utf8.decode(block_for_check)
                     except UnicodeDecodeError:
                         valid_utf8 = False
+            if valid_utf8:
+                try:  # a multi-byte sequence cut short at the very end is not UTF-8 either
+                    utf8.decode(b"", final=True)
+                except UnicodeDecodeError:
+                    valid_utf8 = False
         digest = sha.hexdigest()
         with open(spooled, "rb") as handle:
             head = handle.read(2)
@@ -242,7 +286,9 @@ def _fetch(ctx: RunContext, candidate: Candidate) -> Fetched | None:
             encoding = "utf-16"
         else:
             encoding = "utf-8" if valid_utf8 else "cp1252"
-        return Fetched(candidate, digest, batch_id_of(name, digest), spooled=spooled, encoding=encoding)
+        return Fetched(
+            candidate, digest, batch_id_of(name, digest), spooled=spooled, encoding=encoding
+        )
     except FileNotFoundError:
         ctx.logger.warning("%s disappeared from %s before it could be read", name, location.display)
         return None
@@ -274,7 +320,7 @@ def _new_document(
     return NewDocument(
         batch_id=item.batch_id,
         source=f"{ctx.integration}:{_location(ctx, item)}",
-        document=item.name,
+        document=item.shown,
         digest=item.digest,
         status=status,
         encoding=item.encoding,
@@ -285,7 +331,7 @@ def _new_document(
 def _documents(ctx: RunContext, items: list[Fetched]) -> list[Document]:
     return [
         Document(
-            f.batch_id, f"{ctx.integration}:{_location(ctx, f)}", f.name, f.candidate.file.modified
+            f.batch_id, f"{ctx.integration}:{_location(ctx, f)}", f.shown, f.candidate.file.modified
         )
         for f in items
     ]

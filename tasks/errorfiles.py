@@ -4,9 +4,16 @@ Each starts with a comment naming the input, then ``file<TAB>line<TAB>reason<TAB
 The raw text comes last because it may itself contain tabs. The name carries the first
 hex digits of the input's SHA-256, so two deliveries of ``sales.txt`` never overwrite each
 other's errors and a repeated write (after a crash) produces the same file.
+
+Input files come from outside (a web shop, a till), and error files are opened in
+spreadsheets: a cell of the file name or the raw text that a spreadsheet would run as a
+formula (``=...``, ``@...``, ``+``/``-`` followed by more than a number) gets a leading
+``'``, and control characters are written as escapes.
 """
 
 from __future__ import annotations
+
+import re
 
 import pyarrow as pa
 
@@ -14,6 +21,7 @@ from stockbridge.context import RunContext
 from stockbridge.locations import safe_name
 
 HEADER = "file\tline\treason\traw"
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9 .,]*")
 
 
 def error_file_name(name: str, digest: str) -> str:
@@ -42,11 +50,36 @@ def write_error_file(
         f" (store {ctx.store}, run {ctx.run_id})",
         HEADER,
     ]
-    text += [f"{shown}\t{line}\t{reason}\t{_printable(raw)}" for line, raw, reason in rows]
+    text += [
+        f"{_cell(shown)}\t{line}\t{reason}\t{_cells(_printable(raw))}" for line, raw, reason in rows
+    ]
     ctx.errors.ensure_folder()
     return ctx.errors.write_atomic(error_file_name(name, digest), ("\n".join(text) + "\n").encode())
 
 
 def _printable(raw: str) -> str:
-    """Raw text with control characters made visible, so the error file stays one row a line."""
-    return "".join(ch if ch == "\t" or ch.isprintable() else f"\\x{ord(ch):02x}" for ch in raw)
+    """Raw text with control characters made visible, so the error file stays one row a line.
+
+    Escapes read unambiguously: ``\\x00`` up to U+00FF, ``\\u2028`` beyond (a bare
+    ``\\x2028`` would read as ``\\x20`` then ``28``).
+    """
+    return "".join(ch if ch == "\t" or ch.isprintable() else _escape(ch) for ch in raw)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def _cells(text: str) -> str:
+    return "\t".join(_cell(part) for part in text.split("\t"))
+
+
+def _cell(text: str) -> str:
+    """A spreadsheet cell that is not a formula (CSV injection): ``=1+1`` -> ``'=1+1``."""
+    first = text[:1]
+    if first in ("=", "@") or (first in ("+", "-") and not _PLAIN_NUMBER.fullmatch(text)):
+        return "'" + text
+    return text

@@ -103,6 +103,10 @@ def _read_yaml(path: Path) -> Any:
         raise InvalidStoreFile([Problem(path, "", f"cannot be read ({exc})")]) from None
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise InvalidStoreFile(
+            [Problem(path, "", "is nested too deeply to be a store file")]
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
@@ -117,17 +121,36 @@ def _read_yaml(path: Path) -> Any:
     return data
 
 
+MAX_NODES = 10_000
+MAX_DEPTH = 32
+
+
 def _substitute(
     value: Any, environ: dict[str, str], path: Path, key: tuple, problems: list[Problem]
 ) -> Any:
-    if isinstance(value, dict):
-        return {k: _substitute(v, environ, path, (*key, k), problems) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute(v, environ, path, (*key, i), problems) for i, v in enumerate(value)]
-    if not isinstance(value, str):
-        return value
+    """Replace ``${NAME}`` in every string, refusing shapes no store file has.
 
-    def replace(match: re.Match[str]) -> str:
+    YAML aliases can make a small file describe a huge or cyclic tree (an "alias bomb"),
+    so the walk is bounded in depth and in the number of values it visits.
+    """
+    visited = 0
+
+    def walk(node: Any, key: tuple) -> Any:
+        nonlocal visited
+        visited += 1
+        if visited > MAX_NODES or len(key) > MAX_DEPTH:
+            raise InvalidStoreFile(
+                [Problem(path, "", "is far larger or deeper than a store file (YAML aliases?)")]
+            )
+        if isinstance(node, dict):
+            return {k: walk(v, (*key, k)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v, (*key, i)) for i, v in enumerate(node)]
+        if isinstance(node, str):
+            return _ENV_REF.sub(lambda match: lookup(match, key), node)
+        return node
+
+    def lookup(match: re.Match[str], key: tuple) -> str:
         name = match.group(1)
         if name not in environ:
             problems.append(
@@ -141,7 +164,7 @@ def _substitute(
             return ""
         return environ[name]
 
-    return _ENV_REF.sub(replace, value)
+    return walk(value, key)
 
 
 def _validate(path: Path, data: dict[str, Any]) -> StoreBase:
@@ -195,7 +218,13 @@ def _shown(loc: list, value: Any) -> str:
 def _key_path(parts: tuple) -> str:
     text = ""
     for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            text += f"[{part}]"
+            continue
+        shown = str(part)
+        if not shown.isprintable() or not shown:
+            shown = repr(shown)  # a key with a line break must not forge another problem line
+        text += f".{shown}" if text else shown
     return text
 
 

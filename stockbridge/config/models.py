@@ -11,7 +11,15 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from stockbridge.config.locations import LocationConfig
 
@@ -21,19 +29,26 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
+MAX_DURATION = timedelta(days=366)
+
+
 def parse_duration(value: Any) -> timedelta:
-    """``90``, ``"90s"``, ``"5m"``, ``"1h"``: a number alone means seconds."""
+    """``90``, ``"90s"``, ``"5m"``, ``"1h"``: a number alone means seconds (at most a year)."""
     if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if value < 0:
-            raise ValueError(f"'{value}' is negative; a duration is 0 or more, like 30s or 5m")
-        return timedelta(seconds=value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"'{value}' is not a duration; write it like 30s, 5m or 1h")
-    number, unit = match.groups()
-    return timedelta(seconds=float(number) * _UNITS[unit])
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"'{value}' is not a duration; write it like 30s, 5m or 1h")
+        number, unit = match.groups()
+        seconds = float(number) * _UNITS[unit]
+    if seconds != seconds or seconds < 0:
+        raise ValueError(f"'{value}' is not a duration of 0 or more, like 30s or 5m")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"'{value}' is longer than a year; write it like 30s, 5m or 1h")
+    return timedelta(seconds=seconds)
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -62,6 +77,11 @@ class Schedule(Strict):
             raise ValueError("'every' must be at least 1s")
         if self.cron is not None and len(self.cron.split()) not in (5, 6):
             raise ValueError(f"cron '{self.cron}' needs 5 fields: minute hour day month weekday")
+        if self.cron is not None and not _cron_is_valid(self.cron):
+            raise ValueError(
+                f"cron '{self.cron}' is not a schedule Prefect can run; check each field's"
+                " range: minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-6"
+            )
         return self
 
     @field_validator("timezone")
@@ -69,9 +89,20 @@ class Schedule(Strict):
     def _known_timezone(cls, name: str) -> str:
         try:
             ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise ValueError(f"unknown time zone '{name}'; use a name like Europe/Paris") from None
         return name
+
+
+def _cron_is_valid(cron: str) -> bool:
+    """What the scheduler itself accepts (``serve`` would otherwise fail on this store)."""
+    from prefect.client.schemas.schedules import CronSchedule  # imported only for cron stores
+
+    try:
+        CronSchedule(cron=cron)
+    except ValidationError:
+        return False
+    return True
 
 
 class Settling(Strict):

@@ -13,21 +13,40 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from stockbridge.formats.text import LONG_LINE_BYTES
 from stockbridge.schema import MILLI, QUANTITY_SCALE, REJECT_RAW_LIMIT
 
 REFERENCE_MAX_LENGTH = 64
 INTEGER_DIGITS_MAX = 12
+LINE_MAX_LENGTH = 4096
+"""Characters in one line, carriage returns included; a longer line is rejected whole.
+
+Only the first ``LINE_MAX_LENGTH + 1`` characters of a line are ever examined, so one huge
+line costs no more than a short one, and :func:`~stockbridge.formats.text.iter_chunks` may
+drop the rest of it without changing its outcome.
+"""
+assert 4 * (LINE_MAX_LENGTH + 1) + 3 <= LONG_LINE_BYTES
 
 _SPACES = " \u00a0\ufeff"
 """Trimmed around lines and fields: spaces, no-break spaces and stray byte-order marks."""
 
 _NUMBER = r"^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)$"
-_CONTROL = r"[\x00-\x08\x0b-\x1f\x7f]"
+_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+"""C0 controls but tab and CR, DEL, and C1 controls (U+0080-U+009F: mojibake, not text).
+
+A CR inside a line has its own reason (:attr:`Reason.LONE_CR`), checked after this one so
+that a UTF-16 file read without its mark (NUL after every character) says so.
+"""
 
 
 class Reason:
     """Reasons shown to users in error files, the ledger and run summaries."""
 
+    LONE_CR = (
+        "carriage return (CR) inside the line: old Mac line ends are not read;"
+        " save the file with CR LF or LF line ends"
+    )
+    LINE_TOO_LONG = f"line longer than {LINE_MAX_LENGTH} characters: is this a movement file?"
     CONTROL = "contains control characters (NUL or similar): is the file binary or UTF-16?"
     MISSING_REFERENCE = "missing reference before the tab"
     MISSING_QUANTITY = "missing quantity: expected reference<TAB>quantity"
@@ -65,9 +84,14 @@ class ParsedLines:
 def parse_lines(lines: pa.Array) -> ParsedLines:
     """Split, validate and convert ``reference<TAB>quantity`` lines."""
     lines = lines.cast(pa.large_string()) if lines.type != pa.large_string() else lines
+    # Byte lengths come from the offsets alone; characters are counted only when needed.
+    too_long = pc.greater(pc.binary_length(lines), LINE_MAX_LENGTH)
+    if pc.any(too_long).as_py():
+        too_long = pc.greater(pc.utf8_length(lines), LINE_MAX_LENGTH)
+        lines = pc.if_else(too_long, pc.utf8_slice_codeunits(lines, 0, LINE_MAX_LENGTH + 1), lines)
     body = pc.utf8_rtrim(lines, characters="\r")
     stripped = pc.utf8_trim(body, characters=_SPACES + "\t")
-    blank = pc.equal(pc.utf8_length(stripped), 0)
+    blank = pc.and_(pc.equal(pc.utf8_length(stripped), 0), pc.invert(too_long))
 
     trimmed = pc.utf8_trim(body, characters=_SPACES)
     trimmed = pc.utf8_rtrim(trimmed, characters="\t" + _SPACES)
@@ -85,6 +109,8 @@ def parse_lines(lines: pa.Array) -> ParsedLines:
 
     conditions = [
         (pc.match_substring_regex(body, _CONTROL), Reason.CONTROL),
+        (pc.match_substring(body, "\r"), Reason.LONE_CR),
+        (too_long, Reason.LINE_TOO_LONG),
         (pc.equal(pc.utf8_length(reference), 0), Reason.MISSING_REFERENCE),
         (pc.equal(tabs, 0), Reason.MISSING_QUANTITY),
         (pc.greater(tabs, 1), Reason.EXTRA_FIELDS),
@@ -117,8 +143,12 @@ def parse_lines(lines: pa.Array) -> ParsedLines:
 
 
 def truncate_raw(raw: pa.Array) -> pa.Array:
-    """Raw text for error files: long lines are cut so one bad line cannot fill a disk."""
-    raw = raw.cast(pa.large_string())
+    """Raw text for error files: long lines are cut so one bad line cannot fill a disk.
+
+    NUL becomes ``␀`` (U+2400): PostgreSQL text cannot hold it, and a UTF-16 file without
+    its byte-order mark is full of them.
+    """
+    raw = pc.replace_substring(raw.cast(pa.large_string()), "\x00", "\u2400")
     long = pc.greater(pc.utf8_length(raw), REJECT_RAW_LIMIT)
     ellipsis = pa.scalar("…", pa.large_string())
     cut = pc.binary_join_element_wise(

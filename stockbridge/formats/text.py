@@ -15,6 +15,14 @@ from typing import IO
 import numpy as np
 import pyarrow as pa
 
+LONG_LINE_BYTES = 64 * 1024
+"""A line longer than this is cut by :func:`iter_chunks` (the rest is dropped, the line kept).
+
+The parser rejects any line over ``LINE_MAX_LENGTH`` characters by looking at its first
+``LINE_MAX_LENGTH + 1`` characters only, and this many bytes always hold those (4 bytes per
+character at most), so cutting never changes a line's outcome; it only bounds memory.
+"""
+
 
 class UndecodableFile(ValueError):
     """The bytes are not text in any encoding a till or a spreadsheet writes."""
@@ -36,13 +44,17 @@ def decode(data: bytes) -> Decoded:
         try:
             data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise UndecodableFile(f"starts with a UTF-8 mark but byte {exc.start} is not UTF-8")
+            raise UndecodableFile(
+                f"starts with a UTF-8 mark but byte {exc.start} is not UTF-8"
+            ) from None
         return Decoded(data, "utf-8-sig")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return Decoded(data.decode("utf-16").encode("utf-8"), "utf-16")
         except UnicodeDecodeError as exc:
-            raise UndecodableFile(f"starts with a UTF-16 mark but is not UTF-16 ({exc.reason})")
+            raise UndecodableFile(
+                f"starts with a UTF-16 mark but is not UTF-16 ({exc.reason})"
+            ) from None
     try:
         data.decode("utf-8")
         return Decoded(data, "utf-8")
@@ -58,7 +70,11 @@ def decode(data: bytes) -> Decoded:
 
 
 def split_lines(utf8: bytes) -> pa.StringArray:
-    """Every physical line, without its ``\\n``; a final line without newline is kept."""
+    """Every physical line, without its ``\\n``; a final line without newline is kept.
+
+    ``utf8`` must be UTF-8 (what :func:`decode` returns); other bytes raise
+    :class:`UndecodableFile` rather than reaching the parser's string kernels.
+    """
     if not utf8:
         return pa.array([], pa.string())
     raw = np.frombuffer(utf8, dtype=np.uint8)
@@ -78,24 +94,54 @@ def split_lines(utf8: bytes) -> pa.StringArray:
     offsets = np.zeros(lengths.size + 1, dtype=offset_type)
     np.cumsum(lengths, out=offsets[1:])
     array_type = pa.large_string() if offset_type is np.int64 else pa.string()
-    return pa.Array.from_buffers(
+    lines = pa.Array.from_buffers(
         array_type, lengths.size, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     )
+    try:
+        lines.validate(full=True)
+    except pa.ArrowInvalid:
+        raise UndecodableFile("is not valid UTF-8 text") from None
+    return lines
 
 
-def iter_chunks(handle: IO[bytes], chunk_bytes: int) -> Iterator[bytes]:
-    """Read ``handle`` in pieces that end on a line boundary (a line is never cut in two)."""
+def iter_chunks(
+    handle: IO[bytes], chunk_bytes: int, long_line_bytes: int = LONG_LINE_BYTES
+) -> Iterator[bytes]:
+    """Read ``handle`` in pieces that end on a line boundary (a line is never cut in two).
+
+    Memory stays bounded whatever the input: a line that grows past ``long_line_bytes``
+    without a newline keeps only its first ``long_line_bytes`` bytes (cut on a UTF-8
+    character boundary) and the rest of it is skipped up to its newline. Such a line is
+    still yielded, in its place, so line numbers do not move; the parser rejects it as too
+    long (see :data:`LONG_LINE_BYTES`). Each piece is at most
+    ``chunk_bytes + long_line_bytes + 1`` bytes.
+    """
     carry = b""
-    while True:
-        block = handle.read(chunk_bytes)
-        if not block:
-            break
+    skipping = False
+    while block := handle.read(chunk_bytes):
+        if skipping:
+            newline = block.find(b"\n")
+            if newline < 0:
+                continue
+            block = block[newline:]
+            skipping = False
         block = carry + block
         cut = block.rfind(b"\n")
         if cut < 0:
             carry = block
-            continue
-        carry = block[cut + 1 :]
-        yield block[: cut + 1]
+        else:
+            carry = block[cut + 1 :]
+            yield block[: cut + 1]
+        if len(carry) > long_line_bytes:
+            carry = carry[: _utf8_boundary(carry, long_line_bytes)]
+            skipping = True
     if carry:
         yield carry
+
+
+def _utf8_boundary(data: bytes, at: int) -> int:
+    """``at``, moved back over at most three UTF-8 continuation bytes."""
+    for position in range(at, max(at - 4, 0), -1):
+        if data[position] & 0xC0 != 0x80:
+            return position
+    return max(at - 3, 1)

@@ -57,6 +57,18 @@ class DocumentRecord:
     lines_rejected: int
 
 
+@dataclass(frozen=True)
+class UnarchivedDocument:
+    """A document applied by a run that did not get to record where its file went."""
+
+    id: int
+    batch_id: str
+    document: str
+    digest: str
+    source: str
+    lines_rejected: int
+
+
 @dataclass
 class NewDocument:
     batch_id: str
@@ -143,6 +155,23 @@ class Ledger:
                 "some of these files were applied by another run at the same moment; nothing"
                 " from this batch was applied, the next run will sort them out"
             ) from exc
+
+    def unarchived_documents(self, store: str) -> list[UnarchivedDocument]:
+        """Documents committed but not (yet) recorded as archived: status 'applied'."""
+        with self._connect(write=False) as connection:
+            rows = connection.execute(
+                select(
+                    documents.c.id,
+                    documents.c.batch_id,
+                    documents.c.document,
+                    documents.c.digest,
+                    documents.c.source,
+                    documents.c.lines_rejected,
+                )
+                .where(documents.c.store == store, documents.c.status == "applied")
+                .order_by(documents.c.id)
+            ).all()
+        return [UnarchivedDocument(*row) for row in rows]
 
     def mark_archived(self, store: str, archived: dict[str, tuple[str, str | None]]) -> None:
         """Record, by batch id, where applied documents and their error files went."""

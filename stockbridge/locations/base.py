@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +24,11 @@ from stockbridge.errors import LocationError
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".lock", ".filepart")
 """Names an uploader uses while writing; such files are never read."""
 
-_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f/\\:]")
+"""Controls and separators: ``/``, ``\\`` and ``:`` (a Windows drive or NTFS stream)."""
+_INVISIBLE = ("Cc", "Cf", "Cs", "Zl", "Zp")
+"""Controls, format characters (bidi overrides, zero widths), lone surrogates (a local name
+that is not UTF-8 arrives as surrogate escapes) and line separators."""
 
 
 @dataclass(frozen=True, order=True)
@@ -50,12 +55,29 @@ def is_ignored(name: str) -> bool:
 
 
 def safe_name(name: str, limit: int = 180) -> str:
-    """A name that cannot leave its folder: no separators, control characters or ``..``."""
-    cleaned = _UNSAFE_NAME.sub("_", name).strip()
-    cleaned = cleaned.lstrip(".") or "_"
+    """A name that cannot leave its folder: no separators (``/ \\ :``), controls or ``..``.
+
+    The result is one path component of at most ``limit`` UTF-8 bytes, never empty, never
+    starting with a dot or a space, with every invisible or line-breaking character
+    replaced by ``_``, so it is also safe to show in logs and error files.
+    """
+    cleaned = _UNSAFE_NAME.sub("_", name)
+    if not cleaned.isascii():
+        cleaned = "".join("_" if unicodedata.category(ch) in _INVISIBLE else ch for ch in cleaned)
+    cleaned = cleaned.lstrip(". ").rstrip() or "_"
     if len(cleaned.encode()) > limit:
-        cleaned = cleaned.encode()[:limit].decode(errors="ignore")
+        cleaned = cleaned.encode()[:limit].decode(errors="ignore").rstrip() or "_"
     return cleaned
+
+
+def readable_name(name: str) -> str:
+    """A listed name as text: a Windows-1252 name on a UTF-8 system arrives with surrogates
+    (``caf\\udce9.txt``), which no database or log accepts."""
+    raw = name.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", "replace")
 
 
 class Location:
@@ -167,4 +189,3 @@ def _application_order(file: RemoteFile) -> tuple[float, str]:
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:300]
-

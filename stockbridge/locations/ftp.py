@@ -190,7 +190,12 @@ class FTPLocation(Location):
         files = [
             RemoteFile(_parse_time(facts.get("modify")), name, int(facts.get("size") or 0))
             for name, facts in entries.items()
-            if facts.get("type") == "file" and not is_ignored(name)
+            # A hostile server could list "../x" or "/etc/x": only plain names are ours.
+            if facts.get("type") == "file"
+            and not is_ignored(name)
+            and name not in ("", ".", "..")
+            and "/" not in name
+            and "\\" not in name
         ]
         return sorted(files, key=_application_order)
 

@@ -1,0 +1,1 @@
+"""Hostile input: fuzzing, a corpus of real-world oddities, names that try to escape."""
