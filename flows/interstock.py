@@ -9,6 +9,8 @@ and never become Prefect parameters.
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from prefect import flow
 from prefect.states import Completed, Failed
 
@@ -17,7 +19,7 @@ from stockbridge.context import RunContext
 from stockbridge.errors import StockbridgeError, StoreBusyError
 from stockbridge.logs import run_id, run_logger
 from stockbridge.summary import RunSummary
-from tasks.apply import apply_files
+from tasks.apply import ApplyResult, apply_files
 from tasks.catalogue import sync_catalogue
 from tasks.collect import find_settled_files
 from tasks.export import publish_export
@@ -34,7 +36,7 @@ def interstock(config_path: str):
     except StockbridgeError as exc:
         logger.error("%s", exc)
         return Failed(message=str(exc))
-    ctx = RunContext(config, this_run, logger)  # type: ignore[arg-type]
+    ctx = RunContext(config, this_run, logger, applied=ApplyResult())  # type: ignore[arg-type]
     summary = RunSummary(config.store, config.integration, this_run)
     try:
         with ctx.ledger.lock(config.store):
@@ -51,6 +53,8 @@ def interstock(config_path: str):
             ctx.ledger.finish_run(this_run, summary.state, summary.ledger_counts(), message)
     except StoreBusyError as exc:
         summary.state, summary.message = "skipped", str(exc)
+        with suppress(StockbridgeError):  # history is a courtesy here; the lock holder writes
+            ctx.ledger.record_skipped(this_run, config.store, config.integration, str(exc))
     except StockbridgeError as exc:
         summary.state, summary.message = "failed", str(exc)
     finally:

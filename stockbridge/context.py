@@ -7,6 +7,7 @@ import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from stockbridge.config.models import InterStockConfig
 from stockbridge.ledger.ledger import Ledger
@@ -23,6 +24,8 @@ class RunContext:
     run_id: str
     logger: logging.Logger | logging.LoggerAdapter
     _ledger: Ledger | None = field(default=None, repr=False)
+    applied: Any = field(default=None, repr=False)
+    """The apply step's running result (``tasks.apply.ApplyResult``), set by the flow."""
 
     @property
     def store(self) -> str:

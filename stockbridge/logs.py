@@ -57,8 +57,8 @@ def retry_on_location_error(task, task_run, state) -> bool:
 
 
 NETWORK_RETRIES = {
-    "retries": 2,
-    "retry_delay_seconds": 3,
+    "retries": 1,
+    "retry_delay_seconds": 2,
     "retry_condition_fn": retry_on_location_error,
 }
 """Task options for steps that are safe to repeat (every step is: the ledger dedups)."""

@@ -69,9 +69,7 @@ def movement_table(
             references.cast(pa.string()),
             quantities_to_decimal(quantities),
             kinds.cast(pa.string()),
-            per_document(
-                [d.occurred_at or now for d in documents], pa.timestamp("us", tz="UTC")
-            ),
+            per_document([d.occurred_at or now for d in documents], pa.timestamp("us", tz="UTC")),
             per_document([d.source for d in documents], pa.string()),
             per_document([d.name for d in documents], pa.string()),
             line_numbers,

@@ -73,7 +73,7 @@ def batch_id_of(name: str, digest: str) -> str:
 def apply_files(
     ctx: RunContext, known_references: pa.Array, candidates: list[Candidate]
 ) -> ApplyResult:
-    result = ApplyResult()
+    result = ctx.applied  # kept on the context: a retried attempt adds to the first one's
     for group in plan_groups(candidates, ctx.config.batch.max_files, ctx.config.batch.chunk_bytes):
         _apply_group(ctx, known_references, group, result)
     _complete_interrupted_archiving(ctx, result)

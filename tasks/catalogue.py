@@ -102,7 +102,11 @@ def _open_new_articles(
     with ctx.ledger.batch(ctx.store, ctx.integration, ctx.run_id) as batch:
         if new.any():
             batch.add_documents(
-                [NewDocument(batch_id, source, name, digest, status="archived", note="opening stock")]
+                [
+                    NewDocument(
+                        batch_id, source, name, digest, status="archived", note="opening stock"
+                    )
+                ]
             )
             batch.add_movements(
                 movement_table(

@@ -1,4 +1,7 @@
-"""Fixtures for every test: real servers (tests/servers.py) and shared set-up (tests/fixtures.py)."""
+"""Fixtures for every test: real servers (tests/servers.py), shared set-up (tests/fixtures.py).
 
-from tests.fixtures import *  # noqa: F403  (first: it isolates STOCKBRIDGE_HOME and PREFECT_HOME)
+tests.fixtures comes first: it isolates STOCKBRIDGE_HOME and PREFECT_HOME before Prefect loads.
+"""
+
+from tests.fixtures import *  # noqa: F403
 from tests.servers import *  # noqa: F403

@@ -103,6 +103,8 @@ def store_lock(engine: Engine, store: str) -> Iterator[None]:
     """
     backend = engine.url.get_backend_name()
     name = f"stockbridge:{store}"
+    if len(name) > 64:  # MySQL's limit for lock names
+        name = f"stockbridge:{hashlib.sha256(store.encode()).hexdigest()[:40]}"
     busy = StoreBusyError(f"another run for store '{store}' is in progress; this one is skipped")
     if backend == "sqlite":
         database = engine.url.database

@@ -279,6 +279,11 @@ class Ledger:
                 .values(finished_at=utc_now(), state=state, message=message, **counts)
             )
 
+    def record_skipped(self, run_id: str, store: str, integration: str, message: str) -> None:
+        """A run that found the store busy still appears in the history."""
+        self.start_run(run_id, store, integration)
+        self.finish_run(run_id, "skipped", {}, message)
+
     def history(self, store: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         query = select(runs).order_by(runs.c.started_at.desc()).limit(limit)
         if store:
