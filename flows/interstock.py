@@ -13,6 +13,7 @@ from contextlib import suppress
 
 from prefect import flow
 from prefect.states import Completed, Failed
+from prefect.utilities.annotations import quote
 
 from stockbridge.config.loader import load_store
 from stockbridge.context import RunContext
@@ -60,7 +61,7 @@ def interstock(config_path: str):
     finally:
         ctx.close()
 
-    publish_summary(ctx, summary)
+    publish_summary(quote(ctx), quote(summary))
     if summary.state == "failed":
         logger.error("%s", summary.headline())
         return Failed(message=summary.message, data=summary)
@@ -69,13 +70,15 @@ def interstock(config_path: str):
 
 
 def sync(ctx: RunContext, summary: RunSummary) -> None:
-    catalogue = sync_catalogue(ctx)
+    # quote(): Prefect would otherwise walk every argument looking for futures, which costs
+    # seconds on ten thousand file records; these arguments never hold futures.
+    catalogue = sync_catalogue(quote(ctx))
     summary.new_articles = catalogue.new_articles
     summary.catalogue_rejects = catalogue.rejected_lines
-    candidates = find_settled_files(ctx)
-    applied = apply_files(ctx, catalogue.references, candidates)
+    candidates = find_settled_files(quote(ctx))
+    applied = apply_files(quote(ctx), quote(catalogue.references), quote(candidates))
     summary.files = applied.outcomes
     summary.reject_reasons = applied.reasons
-    export = publish_export(ctx, catalogue.references)
+    export = publish_export(quote(ctx), quote(catalogue.references))
     summary.export_path, summary.export_rows = export.path, export.rows
     summary.negative = export.negative

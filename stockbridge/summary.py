@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Literal
 
 from stockbridge.formats.interstock import format_quantities
@@ -62,9 +62,9 @@ class RunSummary:
             "negative_references": len(self.negative),
         }
 
-    def file_records(self) -> list[dict[str, object]]:
+    def file_records(self, limit: int | None = None) -> list[dict[str, object]]:
         """Plain values only: Prefect's table artifacts refuse other types."""
-        return [asdict(f) for f in self.files]
+        return [dict(vars(f)) for f in self.files[:limit]]
 
     def headline(self) -> str:
         if self.state != "completed":
@@ -82,10 +82,10 @@ class RunSummary:
             parts.append(f"{self.count('recovered')} file(s) from an interrupted run archived")
         return f"{self.store}: " + ", ".join(parts)
 
-    def render(self) -> str:
-        """The text the CLI prints after a run."""
+    def render(self, max_files: int = 100) -> str:
+        """The text the CLI prints after a run (the first ``max_files`` files in detail)."""
         lines = [self.headline()]
-        for f in self.files:
+        for f in self.files[:max_files]:
             detail = f"{f.lines_applied} applied, {f.lines_rejected} rejected"
             lines.append(f"  {f.status:<11} {f.file}: {detail}")
             if f.archived_to:
@@ -94,6 +94,8 @@ class RunSummary:
                 lines.append(f"              rejected lines in {f.error_file}")
             if f.note:
                 lines.append(f"              {f.note}")
+        if len(self.files) > max_files:
+            lines.append(f"  ... and {len(self.files) - max_files} more file(s): see the ledger")
         for reason, count in self.reject_reasons.most_common():
             lines.append(f"  rejected x{count}: {reason}")
         if self.new_articles:

@@ -1,4 +1,8 @@
-"""Run summaries where users look: the ledger's run history and a Prefect table artifact."""
+"""Run summaries where users look: a Prefect table artifact and a text summary.
+
+The table lists at most :data:`ARTIFACT_ROWS` files; a run of ten thousand files keeps its
+full record in the ledger (``documents``), where ``stockbridge history`` reads it.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from prefect.cache_policies import NO_CACHE
 from stockbridge.context import RunContext
 from stockbridge.summary import RunSummary
 
+ARTIFACT_ROWS = 1000
+
 
 @task(name="publish run summary", cache_policy=NO_CACHE)
 def publish_summary(ctx: RunContext, summary: RunSummary) -> None:
@@ -18,7 +24,7 @@ def publish_summary(ctx: RunContext, summary: RunSummary) -> None:
     if summary.files:
         create_table_artifact(
             key=f"{key}-files",
-            table=summary.file_records(),
+            table=summary.file_records(limit=ARTIFACT_ROWS),
             description=summary.headline(),
         )
     create_markdown_artifact(
