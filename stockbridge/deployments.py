@@ -171,7 +171,7 @@ async def replace_missed_runs(keep: Sequence[RunnerDeployment]) -> dict[str, int
 
 def serve_stores(paths: Sequence[str], catch_up: bool = True) -> int:
     """Register, tidy and serve every store file's deployment until interrupted."""
-    from prefect.settings import PREFECT_API_URL
+    from prefect.settings import PREFECT_API_URL, get_current_settings
     from prefect.utilities.asyncutils import run_coro_as_sync
 
     if not PREFECT_API_URL.value():
@@ -188,5 +188,8 @@ def serve_stores(paths: Sequence[str], catch_up: bool = True) -> int:
         for name, count in (run_coro_as_sync(replace_missed_runs(deployments)) or {}).items():
             print(f"{name}: {count} missed run(s) cancelled, one catch-up run started")
     print(f"serving {len(deployments)} store(s): " + ", ".join(d.name for d in deployments))
-    serve(*deployments, print_starting_message=False)
+    # prefect.serve's limit=None would mean "no limit" (PREFECT_RUNNER_PROCESS_LIMIT ignored):
+    # a burst of due stores would then start one process per store at once.
+    limit = get_current_settings().runner.process_limit
+    serve(*deployments, print_starting_message=False, limit=limit)
     return 0

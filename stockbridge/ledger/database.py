@@ -17,19 +17,23 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from stockbridge.errors import LedgerError, StoreBusyError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = "stockbridge:migrate"
 READ_ONLY = "stockbridge_read_only"
 """Execution option of connections that only read (SQLite: no write lock taken)."""
 
 
-def create_ledger_engine(url: str) -> Engine:
-    """An engine for ``url``, with durable SQLite settings; the schema is not touched."""
+def create_ledger_engine(url: str, busy_timeout: float = 60) -> Engine:
+    """An engine for ``url``, with durable SQLite settings; the schema is not touched.
+
+    ``busy_timeout``: seconds a SQLite writer waits for another writer's transaction.
+    """
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -44,17 +48,17 @@ def create_ledger_engine(url: str) -> Engine:
         parsed = parsed.set(drivername=f"{backend}+pymysql")
     try:
         if backend == "sqlite":
-            return _sqlite_engine(parsed)
+            return _sqlite_engine(parsed, busy_timeout)
         return create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=2)
     except (NoSuchModuleError, ImportError) as exc:
         raise LedgerError(f"ledger URL {safe_url(url)}: driver not available ({exc})") from None
 
 
-def _sqlite_engine(url) -> Engine:
+def _sqlite_engine(url, busy_timeout: float) -> Engine:
     database = url.database
     if database and database != ":memory:":
         Path(database).expanduser().absolute().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 60})
+    engine = create_engine(url, connect_args={"timeout": busy_timeout})
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection, _record) -> None:
@@ -62,7 +66,7 @@ def _sqlite_engine(url) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -82,15 +86,40 @@ def migrate(engine: Engine) -> None:
     head = ScriptDirectory.from_config(config).get_current_head()
     try:
         with engine.connect() as connection:
+            # Read only: on SQLite, a run that is about to be skipped must not queue for the
+            # write lock of the run holding the store (up to the busy timeout, then fail).
+            connection.execution_options(**{READ_ONLY: True})
             if MigrationContext.configure(connection).get_current_revision() == head:
                 return
-        with engine.begin() as connection:
+        with engine.begin() as connection, _migration_lock(connection):
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, "head")  # re-reads the revision: a no-op if just done
     except SQLAlchemyError as exc:
         raise LedgerError(
             f"cannot reach the ledger at {safe_url(engine.url)}: {describe(exc)}"
         ) from exc
+
+
+@contextmanager
+def _migration_lock(connection: Connection) -> Iterator[None]:
+    """Runs that start together on a new database must not all create the tables: the
+    first migrates, the others wait for it and then find the schema current. SQLite needs
+    nothing: the upgrade's ``BEGIN IMMEDIATE`` already queues them."""
+    backend = connection.dialect.name
+    if backend == "postgresql":
+        key = int.from_bytes(
+            hashlib.sha256(MIGRATION_LOCK.encode()).digest()[:8], "big", signed=True
+        )
+        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})  # until commit
+        yield
+    elif backend in ("mysql", "mariadb"):
+        connection.execute(text("SELECT GET_LOCK(:n, 300)"), {"n": MIGRATION_LOCK})
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": MIGRATION_LOCK})
+    else:
+        yield
 
 
 @contextmanager

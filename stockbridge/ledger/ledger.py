@@ -35,6 +35,8 @@ from stockbridge.movements import decimal_to_quantities
 from stockbridge.schema import MovementKind
 
 LOOKUP_CHUNK = 500
+SKIPPED_RUN_WAIT = 1.0
+"""Seconds a skipped run waits (SQLite) to write its line in the history."""
 
 
 def utc_now() -> datetime:
@@ -280,9 +282,22 @@ class Ledger:
             )
 
     def record_skipped(self, run_id: str, store: str, integration: str, message: str) -> None:
-        """A run that found the store busy still appears in the history."""
-        self.start_run(run_id, store, integration)
-        self.finish_run(run_id, "skipped", {}, message)
+        """A run that found the store busy still appears in the history.
+
+        A courtesy that must not hold the skipped run up: on SQLite the lock holder may keep
+        the database's write lock through a long batch, so the write waits briefly, then
+        gives up with a :class:`LedgerError`.
+        """
+        ledger = self
+        if self.engine.dialect.name == "sqlite":
+            url = self.engine.url.render_as_string(hide_password=False)
+            ledger = Ledger(create_ledger_engine(url, busy_timeout=SKIPPED_RUN_WAIT))
+        try:
+            ledger.start_run(run_id, store, integration)
+            ledger.finish_run(run_id, "skipped", {}, message)
+        finally:
+            if ledger is not self:
+                ledger.close()
 
     def history(self, store: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         query = select(runs).order_by(runs.c.started_at.desc()).limit(limit)

@@ -11,7 +11,7 @@ an empty folder, which a flow would read as "nothing to import". Here:
   :class:`~stockbridge.errors.LocationError`;
 * TLS verifies the server certificate (``ca_file`` or the system store) unless ``verify:
   false``, and ``PROT P`` is set on every (re)connect so data never travels in clear;
-* publishing uploads a hidden ``.<name>.<random>.tmp`` in one STOR and renames it over the
+* publishing uploads a hidden ``.<name>.tmp`` in one STOR and renames it over the
   target, so readers see the old file or the whole new one.
 
 One connection is not safe to share between threads: give each thread its own location
@@ -24,7 +24,6 @@ import ftplib
 import io
 import logging
 import posixpath
-import secrets
 import ssl
 import tempfile
 from collections.abc import Callable, Iterator
@@ -231,7 +230,7 @@ class FTPLocation(Location):
 
     def write_atomic(self, name: str, data: bytes) -> str:
         target = self.path(name)
-        temp = self.path(f".{name}.{secrets.token_hex(6)}.tmp")
+        temp = self.path(f".{name}.tmp")  # fixed: a killed upload's leftover is overwritten
 
         def publish(ftp: ftplib.FTP) -> None:
             try:

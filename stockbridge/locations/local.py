@@ -34,7 +34,9 @@ class LocalLocation(Location):
 
     def write_atomic(self, name: str, data: bytes) -> str:
         target = Path(self.path(name))
-        temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        # A fixed temp name: a writer killed before the rename leaves a file that the next
+        # publish overwrites (runs of one store never overlap), not one more orphan.
+        temp = target.with_name(f".{target.name}.tmp")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             with open(temp, "wb") as handle:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import logging
-import secrets
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
@@ -163,7 +162,7 @@ class SFTPLocation(Location):
 
     def write_atomic(self, name: str, data: bytes) -> str:
         target = self.path(name)
-        temp = self.path(f".{name}.{secrets.token_hex(6)}.tmp")
+        temp = self.path(f".{name}.tmp")  # fixed: a killed upload's leftover is overwritten
 
         def publish(sftp: paramiko.SFTPClient) -> None:
             try:
