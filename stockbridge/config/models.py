@@ -126,7 +126,7 @@ class Batching(Strict):
 
     max_files: int = Field(default=5000, ge=1, description="files per transaction")
     chunk_bytes: int = Field(
-        default=64 * 1024 * 1024,
+        default=16 * 1024 * 1024,
         ge=1024,
         description="bytes parsed at once; larger files are streamed in pieces of this size",
     )

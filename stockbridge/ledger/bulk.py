@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from sqlalchemy import Connection
 
@@ -43,7 +44,14 @@ def copy_rows(connection: Connection, statement: str, rows: pa.Table) -> None:
 
 
 def as_tuples(rows: pa.Table) -> list[tuple]:
-    columns = [column.to_pylist() for column in rows.columns]
+    """Rows for ``executemany``. Timestamps go as text in SQLAlchemy's own storage format
+    (``YYYY-MM-DD HH:MM:SS.ffffff``, which both SQLite and MariaDB read): building a million
+    ``datetime`` objects only for the driver to format them again costs seconds."""
+    columns = []
+    for column in rows.columns:
+        if pa.types.is_timestamp(column.type):
+            column = pc.strftime(column, format="%Y-%m-%d %H:%M:%S")
+        columns.append(column.to_pylist())
     return list(zip(*columns, strict=True))
 
 

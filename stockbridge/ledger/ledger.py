@@ -214,12 +214,17 @@ class Ledger:
     def stock(self, store: str) -> pa.Table:
         """reference, on_hand, reserved (thousandths) for every article of the store."""
         with self._connect(write=False) as connection:
-            result = connection.exec_driver_sql(
-                "SELECT reference, on_hand, reserved FROM stock WHERE store = "
-                f"{bulk.placeholder(connection)}",
-                (store,),
-            )
-            rows = result.fetchall()
+            # The driver's own cursor: SQLAlchemy's row objects cost a second per million.
+            cursor = connection.connection.driver_connection.cursor()
+            try:
+                cursor.execute(
+                    "SELECT reference, on_hand, reserved FROM stock WHERE store = "
+                    f"{bulk.placeholder(connection)}",
+                    (store,),
+                )
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
         if not rows:
             return pa.table(
                 {
