@@ -279,7 +279,10 @@ def _run_worker(
     elapsed = time.perf_counter() - start
     raw = json.loads(out_path.read_text()) if out_path.exists() else {"cases": {}}
     imported = raw.get("import_seconds", 0)
-    print(f"  worker finished in {elapsed:.1f} s (Prefect import {imported:.1f} s)")
+    print(
+        f"  worker finished in {elapsed:.1f} s (Prefect import {imported:.1f} s;"
+        f" code {raw.get('code') or '?'})"
+    )
     results = raw.get("cases", {})
     warnings = _worker_warnings(log_path)
     for line in warnings[:10]:
@@ -368,6 +371,7 @@ def _report(
         else:
             verdict = "miss" if misses else "pass"
         entry.update(
+            code=result.get("code"),
             measured_seconds=measured,
             cpu_seconds=cpu,
             loadavg_1m=load,

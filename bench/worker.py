@@ -54,6 +54,24 @@ def machine_load() -> dict[str, float]:
     return load
 
 
+def code_revision() -> str:
+    """The commit this worker imported (others may commit while a long benchmark runs)."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    try:
+        dirty = git(
+            "status", "--porcelain", "--untracked-files=no", "--", "stockbridge", "tasks", "flows"
+        )
+        return git("rev-parse", "--short", "HEAD") + ("+dirty" if dirty else "")
+    except OSError:
+        return ""
+
+
 def leftover_files(folder: Path) -> int:
     return sum(1 for p in folder.iterdir() if p.is_file()) if folder.exists() else -1
 
@@ -362,11 +380,16 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     import flows.interstock  # noqa: F401 - Prefect's import cost, kept out of the figures
 
-    results: dict[str, Any] = {"import_seconds": time.perf_counter() - start, "cases": {}}
+    results: dict[str, Any] = {
+        "import_seconds": time.perf_counter() - start,
+        "code": code_revision(),
+        "cases": {},
+    }
     for case in plan["cases"]:
         print(f"  {case['name']}: {case['title']}", flush=True)
         try:
             results["cases"][case["name"]] = RUNNERS[case["kind"]](case, args.profile)
+            results["cases"][case["name"]]["code"] = results["code"]
         except Exception:
             text = traceback.format_exc()
             print(text, file=sys.stderr, flush=True)
