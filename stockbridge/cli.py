@@ -122,23 +122,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 def run_store(path: Path, integration: str):
     """Run the store's flow in this process and return its :class:`RunSummary`."""
     from flows import FLOWS
+    from stockbridge.errors import StockbridgeError
     from stockbridge.logs import install_console_filter
+    from stockbridge.summary import RunSummary
 
     install_console_filter()
     state = FLOWS[integration](config_path=str(path.absolute()), return_state=True)
-    install_console_filter()
-    summary = state.data if hasattr(state, "data") else None
-    from stockbridge.errors import StockbridgeError
-    from stockbridge.summary import RunSummary
-
+    try:
+        summary = state.result(raise_on_failure=False)
+    except Exception:  # the flow failed before it had a summary
+        summary = None
     if isinstance(summary, RunSummary):
         return summary
-    try:
-        value = state.result(raise_on_failure=False)
-    except Exception as exc:  # the flow failed before it had a summary
-        raise StockbridgeError(state.message or str(exc)) from None
-    if isinstance(value, RunSummary):
-        return value
     raise StockbridgeError(state.message or "the run ended without a summary")
 
 

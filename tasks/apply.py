@@ -155,9 +155,10 @@ def _apply_group(
                 fresh.append(item)
 
     counts: dict[str, list[int]] = {}
+    document_ids: dict[str, int] = {}
     if fresh or unreadable:
         with ctx.ledger.batch(ctx.store, ctx.integration, ctx.run_id) as batch:
-            batch.add_documents(
+            document_ids = batch.add_documents(
                 [_new_document(ctx, f) for f in fresh]
                 + [_new_document(ctx, f, "quarantined", why) for f, why in unreadable]
             )
@@ -171,6 +172,13 @@ def _apply_group(
     for item in fresh:
         applied, rejected = counts.get(item.batch_id, [0, 0])
         outcome = FileOutcome(item.shown, _location(ctx, item), "applied", applied, rejected)
+        if rejected:
+            outcome.error_file = write_error_file(
+                ctx,
+                item.shown,
+                item.digest,
+                rejects=ctx.ledger.rejects_of(document_ids[item.batch_id]),
+            )
         _archive(ctx, item, outcome, archived)
         result.outcomes.append(outcome)
     for item, why in unreadable:
@@ -216,17 +224,8 @@ def _archive(
     outcome: FileOutcome,
     archived: dict[str, tuple[str, str | None]],
 ) -> None:
-    if outcome.lines_rejected and outcome.error_file is None:
-        outcome.error_file = write_error_file(
-            ctx, item.shown, item.digest, rejects=_rejects_for(ctx, item)
-        )
     outcome.archived_to = _move(ctx, item, ctx.archive_for(item.candidate.location))
     archived[item.batch_id] = (outcome.archived_to, outcome.error_file)
-
-
-def _rejects_for(ctx: RunContext, item: Fetched) -> pa.Table:
-    record = ctx.ledger.known_documents(ctx.store, [item.batch_id])[item.batch_id]
-    return ctx.ledger.rejects_of(record.id)
 
 
 def archive_name(name: str, digest: str) -> str:

@@ -63,8 +63,9 @@ def sync_catalogue(ctx: RunContext) -> Catalogue:
             name,
             examples,
         )
-    _, first = np.unique(parsed.references.to_numpy(zero_copy_only=False), return_index=True)
-    first.sort()
+    # First line of each reference: index_in finds a value's first position in value_set.
+    unique = pc.unique(parsed.references)
+    first = np.sort(pc.index_in(unique, value_set=parsed.references).to_numpy())
     duplicates = parsed.valid.size - first.size
     if duplicates:
         ctx.logger.warning(
