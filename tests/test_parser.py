@@ -9,9 +9,22 @@ from __future__ import annotations
 import codecs
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from stockbridge.formats.interstock import Reason, format_quantities, parse_lines
+from stockbridge.formats.interstock import (
+    _PLAIN_LINE,
+    INTEGER_DIGITS_MAX,
+    REFERENCE_MAX_LENGTH,
+    ParsedLines,
+    Reason,
+    _parse_slowly,
+    format_quantities,
+    parse_lines,
+)
 from stockbridge.formats.text import UndecodableFile, decode, split_lines
 
 
@@ -241,6 +254,158 @@ def test_windows_sample_file():
         12: Reason.EXTRA_FIELDS,
     }
     assert rejected[10][1] == "8880000000130\t-1,2345"
+
+
+# -- the fast path for plain lines -----------------------------------------------------------
+
+
+def assert_same_as_slow_path(lines: list[str], large: bool = False) -> ParsedLines:
+    """``parse_lines`` equals the full rules alone, field by field, types included."""
+    array = pa.array(lines, pa.large_string() if large else pa.string())
+    fast, slow = parse_lines(array), _parse_slowly(array)
+    for name in ("valid", "quantities", "rejected"):
+        mine, theirs = getattr(fast, name), getattr(slow, name)
+        assert mine.dtype == theirs.dtype, name
+        np.testing.assert_array_equal(mine, theirs, err_msg=name)
+    for name in ("references", "reasons", "raw"):
+        mine, theirs = getattr(fast, name), getattr(slow, name)
+        assert mine.type == theirs.type, name
+        assert mine.to_pylist() == theirs.to_pylist(), name
+    return fast
+
+
+def is_plain(line: str) -> bool:
+    return pc.match_substring_regex(pa.array([line]), _PLAIN_LINE)[0].as_py()
+
+
+def test_no_lines():
+    parsed = assert_same_as_slow_path([])
+    assert parsed.valid.size == parsed.rejected.size == 0
+
+
+def test_all_plain_lines_skip_the_full_rules():
+    lines = ["8880000000116\t-3", "A\t+5\r", "B\t-0", "é€😀\t007"]
+    assert all(is_plain(line) for line in lines)
+    parsed = assert_same_as_slow_path(lines)
+    assert parsed.valid.tolist() == [0, 1, 2, 3]
+    assert parsed.references.to_pylist() == ["8880000000116", "A", "B", "é€😀"]
+    assert parsed.quantities.tolist() == [-3000, 5000, 0, 7000]
+
+
+def test_no_plain_line():
+    lines = ["", " A\t1", "B\t1,5", "C\tx", '"D"\t2']
+    assert not any(is_plain(line) for line in lines)
+    parsed = assert_same_as_slow_path(lines)
+    assert parsed.valid.tolist() == [1, 2, 4]
+    assert parsed.rejected.tolist() == [3]
+
+
+def test_mixed_lines_keep_their_order():
+    lines = ["C\tx", "A\t1", "", " B \t2", "C\t3\r", "D\r\t4", "E\t5.5", "F\t6", "G\t1\t2"]
+    parsed = assert_same_as_slow_path(lines)
+    assert parsed.valid.tolist() == [1, 3, 4, 6, 7]
+    assert parsed.references.to_pylist() == ["A", "B", "C", "E", "F"]
+    assert parsed.quantities.tolist() == [1000, 2000, 3000, 5500, 6000]
+    assert parsed.rejected.tolist() == [0, 5, 8]
+    assert parsed.reasons.to_pylist() == [
+        Reason.NOT_A_NUMBER,
+        Reason.LONE_CR,
+        Reason.EXTRA_FIELDS,
+    ]
+    assert parsed.raw.to_pylist() == ["C\tx", "D\r\t4", "G\t1\t2"]
+
+
+@pytest.mark.parametrize(
+    ("line", "plain", "outcome"),
+    [
+        ("R\t+5", True, 5000),
+        ("R\t-0", True, 0),
+        ("R\t+0", True, 0),
+        ("R\t" + "9" * INTEGER_DIGITS_MAX, True, int("9" * INTEGER_DIGITS_MAX) * 1000),
+        ("R\t-" + "9" * INTEGER_DIGITS_MAX, True, -int("9" * INTEGER_DIGITS_MAX) * 1000),
+        ("R\t" + "9" * (INTEGER_DIGITS_MAX + 1), False, Reason.TOO_LARGE),
+        ("R" * REFERENCE_MAX_LENGTH + "\t1", True, 1000),
+        ("R" * (REFERENCE_MAX_LENGTH + 1) + "\t1", False, Reason.REFERENCE_TOO_LONG),
+        ("é" * REFERENCE_MAX_LENGTH + "\t1", True, 1000),
+        ("é" * (REFERENCE_MAX_LENGTH + 1) + "\t1", False, Reason.REFERENCE_TOO_LONG),
+        ("😀" * REFERENCE_MAX_LENGTH + "\t1", True, 1000),
+        ("😀" * (REFERENCE_MAX_LENGTH + 1) + "\t1", False, Reason.REFERENCE_TOO_LONG),
+        ("R\t1\r", True, 1000),
+        ("R\t1\r\r", False, 1000),
+        ("R\r\t1", False, Reason.LONE_CR),
+        ("R\t1\r2", False, Reason.LONE_CR),
+        ("R\t1\n", False, Reason.NOT_A_NUMBER),
+        ("R\t++5", False, Reason.NOT_A_NUMBER),
+        ("R\t+", False, Reason.NOT_A_NUMBER),
+        ("R\u3000\t1", False, 1000),
+        ("R\x85\t1", False, Reason.CONTROL),
+    ],
+)
+def test_edges_of_the_fast_path(line, plain, outcome):
+    assert is_plain(line) == plain
+    parsed = assert_same_as_slow_path(["A\t1", line, "B\t2"])
+    if isinstance(outcome, int):
+        assert parsed.valid.tolist() == [0, 1, 2]
+        assert parsed.quantities[1] == outcome
+    else:
+        assert parsed.reasons.to_pylist() == [outcome]
+
+
+EDGES = " \t\r\n\"',.+-eE0123456789\u00a0\ufeff\x00\x1f\x7f\x85\x9f\u2028\u3000é€😀"
+"""Characters the full rules treat specially, and some they do not."""
+
+
+def often(common: list, rare: list) -> st.SearchStrategy:
+    """One of ``common`` seven times in eight, else one of ``rare``."""
+    return st.integers(0, 7).flatmap(lambda n: st.sampled_from(rare if n == 0 else common))
+
+
+def sized(alphabet: str, sizes: st.SearchStrategy[int]) -> st.SearchStrategy[str]:
+    return sizes.flatmap(lambda size: st.text(alphabet, min_size=size, max_size=size))
+
+
+edge_sizes = [0, REFERENCE_MAX_LENGTH - 1, REFERENCE_MAX_LENGTH, REFERENCE_MAX_LENGTH + 1]
+around = often(
+    [("", "")],
+    [('"', '"'), ('"', '"'), ('"', ""), (" ", ""), ("", " "), ("\u00a0", ""), ("\ufeff", "")],
+)
+plain_looking = st.tuples(
+    around,
+    sized("0123456789ABZaz-_./'=é€😀", st.integers(1, 14) | st.sampled_from(edge_sizes)),
+    often(["\t"], ["\t\t", " \t", "", ";"]),
+    around,
+    often(["", "-", "+"], ["--", "+-", " ", "\r"]),
+    sized("0123456789", st.integers(1, 4) | st.integers(0, INTEGER_DIGITS_MAX + 1)),
+    often([""], [".", ",5", ".25", ",125", ".1234", "e3"]),
+    often(["", "\r"], ["\r\r", "\t", " ", "\n", "\x00", "\t1"]),
+).map(lambda p: p[0][0] + p[1] + p[0][1] + p[2] + p[3][0] + "".join(p[4:7]) + p[3][1] + p[7])
+
+
+@st.composite
+def mutated(draw) -> str:
+    """A plain-looking line with one odd character put somewhere."""
+    line = draw(plain_looking)
+    at = draw(st.integers(0, len(line)))
+    return line[:at] + draw(st.sampled_from(EDGES) | st.characters(codec="utf-8")) + line[at:]
+
+
+any_line = st.one_of(
+    plain_looking,
+    plain_looking,
+    plain_looking,
+    mutated(),
+    st.text(st.sampled_from(EDGES) | st.characters(codec="utf-8"), max_size=20),
+    st.sampled_from(["", " ", "\t", "\r", " \t\u00a0\r"]),
+)
+
+
+@settings(max_examples=500, deadline=None, derandomize=True, database=None)
+@given(
+    lines=st.lists(any_line, max_size=40),
+    large=st.booleans(),
+)
+def test_fast_path_gives_what_the_full_rules_give(lines, large):
+    assert_same_as_slow_path(lines, large)
 
 
 # -- formatting ------------------------------------------------------------------------------
