@@ -414,16 +414,17 @@ def _apply_lines(
     applied = parsed.valid[known]
     unknown = parsed.valid[~known]
 
-    kinds = np.where(
-        parsed.quantities[known] < 0, MovementKind.SALE.value, MovementKind.RECEIPT.value
+    quantities = parsed.quantities[known]
+    kinds = pc.if_else(
+        pa.array(quantities < 0), MovementKind.SALE.value, MovementKind.RECEIPT.value
     )
     batch.add_movements(
         movement_table(
             store=ctx.store,
             run_id=ctx.run_id,
             references=parsed.references.filter(pa.array(known)),
-            quantities=parsed.quantities[known],
-            kinds=pa.array(kinds, pa.string()),
+            quantities=quantities,
+            kinds=kinds,
             lines=line_numbers[applied],
             documents=documents,
             document_index=document_index[applied],

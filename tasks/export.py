@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from stockbridge.context import RunContext
 from stockbridge.formats.interstock import format_quantities
+from stockbridge.formats.text import joined
 from stockbridge.logs import NETWORK_RETRIES
 
 
@@ -24,14 +25,17 @@ class ExportResult:
 
 @task(name="publish article file", cache_policy=NO_CACHE, **NETWORK_RETRIES)
 def publish_export(ctx: RunContext, known_references: pa.Array) -> ExportResult:
-    """Write ``reference<TAB>available`` sorted by reference, in one atomic publish.
+    """Write ``reference<TAB>available`` sorted by reference (the ledger's order), in one
+    atomic publish.
 
     Available is on hand minus reserved. A negative level stays in the ledger (the sale
     happened) and is exported as 0 unless ``negative_stock: keep``.
     """
-    stock = ctx.ledger.stock(ctx.store)
-    listed = stock.filter(pc.is_in(stock.column("reference"), value_set=known_references))
-    listed = listed.sort_by("reference")
+    listed = ctx.ledger.stock(ctx.store)
+    # sync_catalogue gives every reference of the article file a stock row, so the stock
+    # lists exactly the article file unless some reference was dropped from it since.
+    if listed.num_rows != len(known_references):
+        listed = listed.filter(pc.is_in(listed.column("reference"), value_set=known_references))
     available = (
         listed.column("on_hand").to_numpy() - listed.column("reserved").to_numpy()
         if listed.num_rows
@@ -49,8 +53,7 @@ def publish_export(ctx: RunContext, known_references: pa.Array) -> ExportResult:
     if ctx.config.negative_stock == "zero":
         available = np.maximum(available, 0)
     rows = pc.binary_join_element_wise(references, format_quantities(available), "\t")
-    body = "\n".join(rows.to_pylist())
-    data = (body + "\n").encode() if body else b""
+    data = joined(rows, "\n") + b"\n" if len(rows) else b""
 
     folder, name = ctx.export
     folder.ensure_folder()

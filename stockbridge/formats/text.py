@@ -14,6 +14,7 @@ from typing import IO
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 LONG_LINE_BYTES = 64 * 1024
 """A line longer than this is cut by :func:`iter_chunks` (the rest is dropped, the line kept).
@@ -145,3 +146,22 @@ def _utf8_boundary(data: bytes, at: int) -> int:
         if data[position] & 0xC0 != 0x80:
             return position
     return max(at - 3, 1)
+
+
+def joined(values: pa.Array, separator: str) -> bytes:
+    """The values' UTF-8 bytes with ``separator`` between them, built by Arrow kernels
+    (a null value would be left out: callers pass none).
+
+    After appending the separator to every value, the string array's data buffer *is* the
+    result (minus the last separator): no Python string per value, no ``str.join``.
+    """
+    if len(values) == 0:
+        return b""
+    text = pa.large_string()
+    ends = pc.binary_join_element_wise(
+        values.cast(text), pa.scalar(separator, text), pa.scalar("", text)
+    )
+    offsets = np.frombuffer(ends.buffers()[1], dtype=np.int64)[
+        ends.offset : ends.offset + len(ends) + 1
+    ]
+    return ends.buffers()[2].to_pybytes()[offsets[0] : offsets[-1] - len(separator.encode())]

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -29,6 +30,7 @@ stock = Table(
     Column("on_hand", BigInteger, nullable=False, default=0),
     Column("reserved", BigInteger, nullable=False, default=0),
     Column("updated_at", DateTime, nullable=False),
+    sqlite_with_rowid=False,
 )
 """Current level per article: what the movements add up to."""
 
@@ -52,6 +54,7 @@ documents = Table(
     Column("error_file", String(1000)),
     Column("note", Text),
     UniqueConstraint("store", "batch_id", name="uq_documents_batch"),
+    Index("ix_documents_store_status", "store", "status"),
 )
 """One row per input applied (or set aside): the exactly-once record.
 
@@ -64,8 +67,8 @@ recognised as a duplicate.
 movements = Table(
     "movements",
     metadata,
-    Column("document_id", Integer, primary_key=True),
-    Column("line", Integer, primary_key=True),
+    Column("document_id", Integer, nullable=False),
+    Column("line", Integer, nullable=False),
     Column("store", String(64), nullable=False),
     Column("reference", String(64), nullable=False),
     Column("quantity", BigInteger, nullable=False),
@@ -74,9 +77,13 @@ movements = Table(
     Column("amount", BigInteger),
     Column("currency", String(3)),
     Column("document_number", String(64)),
-    Index("ix_movements_store_reference", "store", "reference"),
+    PrimaryKeyConstraint("store", "reference", "document_id", "line"),
+    sqlite_with_rowid=False,
 )
-"""The audit trail: every applied line, traceable to its document, line and run."""
+"""The audit trail: every applied line, traceable to its document, line and run.
+
+Keyed in article order, the order it is read in (migration 0003 says why).
+"""
 
 rejects = Table(
     "rejects",

@@ -1,0 +1,162 @@
+"""Ledger migrations keep what an existing ledger holds, on SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import inspect, select
+
+from stockbridge.ledger.database import MIGRATIONS, create_ledger_engine, migrate
+from stockbridge.ledger.ledger import Ledger
+from stockbridge.ledger.tables import documents, movements, stock
+from tests.fixtures import IN_CI, MARIADB_ADMIN, POSTGRES_ADMIN
+
+WHEN = datetime(2026, 11, 2, 9, 30)
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ]
+)
+def empty_ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of its own, with no table yet."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        return
+    name = f"stockbridge_migrate_{uuid.uuid4().hex[:8]}"
+    if request.param == "postgresql":
+        admin_url = POSTGRES_ADMIN.replace("postgresql://", "postgresql+psycopg://", 1)
+        url, drop = admin_url.rsplit("/", 1)[0] + f"/{name}", f"DROP DATABASE {name} WITH (FORCE)"
+        create = f"CREATE DATABASE {name}"
+    else:
+        admin_url = MARIADB_ADMIN.replace("mysql://", "mysql+pymysql://", 1)
+        url, drop = admin_url.rstrip("/") + f"/{name}?charset=utf8mb4", f"DROP DATABASE {name}"
+        create = f"CREATE DATABASE {name} CHARACTER SET utf8mb4"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(create)
+    except Exception as exc:
+        if IN_CI:
+            pytest.fail(f"{request.param} is not reachable: {exc}", pytrace=False)
+        pytest.skip(f"{request.param} is not reachable: {exc}")
+    yield url
+    with admin.connect() as connection:
+        connection.exec_driver_sql(drop)
+    admin.dispose()
+
+
+def _alembic(engine: sa.Engine, action, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        action(config, revision)
+
+
+def _contents(engine: sa.Engine) -> dict[str, list[tuple]]:
+    with engine.connect() as connection:
+        return {
+            "stock": sorted(connection.execute(select(stock)).all()),
+            "documents": sorted(connection.execute(select(documents)).all()),
+            "movements": sorted(connection.execute(select(movements)).all()),
+        }
+
+
+def test_article_order_migration_keeps_every_row_and_can_be_undone(empty_ledger_url):
+    engine = create_ledger_engine(empty_ledger_url)
+    try:
+        _alembic(engine, command.upgrade, "0002")
+        with engine.begin() as connection:
+            connection.execute(
+                documents.insert(),
+                [
+                    {
+                        "id": number,
+                        "store": "paris",
+                        "integration": "interstock",
+                        "batch_id": f"batch-{number}",
+                        "source": "interstock:/in",
+                        "document": f"f{number}.txt",
+                        "digest": "d" * 64,
+                        "status": "archived",
+                        "lines_applied": 2,
+                        "lines_rejected": 0,
+                        "run_id": "run-1",
+                        "applied_at": WHEN,
+                    }
+                    for number in (1, 2)
+                ],
+            )
+            connection.execute(
+                movements.insert(),
+                [
+                    {
+                        "document_id": document_id,
+                        "line": line,
+                        "store": "paris",
+                        "reference": reference,
+                        "quantity": quantity,
+                        "kind": "sale",
+                        "occurred_at": WHEN,
+                    }
+                    for document_id, line, reference, quantity in [
+                        (1, 1, "B", -1000),
+                        (1, 2, "A", -2500),
+                        (2, 1, "A", 4000),
+                        (2, 2, "b", -1),
+                    ]
+                ],
+            )
+            connection.execute(
+                stock.insert(),
+                [
+                    {"store": "paris", "reference": ref, "on_hand": on_hand, "reserved": 0}
+                    | {"updated_at": WHEN}
+                    for ref, on_hand in [("A", 1500), ("B", -1000), ("b", -1)]
+                ],
+            )
+        before = _contents(engine)
+
+        migrate(engine)
+
+        assert _contents(engine) == before
+        assert inspect(engine).get_pk_constraint("movements")["constrained_columns"] == [
+            "store",
+            "reference",
+            "document_id",
+            "line",
+        ]
+        assert "ix_documents_store_status" in {
+            index["name"] for index in inspect(engine).get_indexes("documents")
+        }
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as connection:
+                definitions = dict(
+                    connection.exec_driver_sql(
+                        "SELECT name, sql FROM sqlite_master WHERE name IN ('movements', 'stock')"
+                    ).all()
+                )
+            assert all("WITHOUT ROWID" in sql for sql in definitions.values())
+        ledger = Ledger(engine)
+        assert [m["quantity"] for m in ledger.movements_of("paris", "A")] == [4000, -2500]
+        assert ledger.stock("paris").column("reference").to_pylist() == ["A", "B", "b"]
+
+        _alembic(engine, command.downgrade, "0002")
+        assert _contents(engine) == before
+        assert inspect(engine).get_pk_constraint("movements")["constrained_columns"] == [
+            "document_id",
+            "line",
+        ]
+    finally:
+        engine.dispose()
