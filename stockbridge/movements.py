@@ -56,29 +56,38 @@ def movement_table(
     """One canonical row per movement; ``document_index`` points into ``documents``."""
     size = len(references)
     now = datetime.now(UTC)
-    index = pa.array(np.asarray(document_index, dtype=np.int64))
+    index = pa.array(np.asarray(document_index, dtype=np.int32))
 
-    def per_document(values: list, kind: pa.DataType) -> pa.Array:
-        return pc.take(pa.array(values, kind), index)
+    def per_document(values: list[str]) -> pa.DictionaryArray:
+        return pa.DictionaryArray.from_arrays(index, pa.array(values, pa.string()))
 
-    batch_ids = per_document([d.batch_id for d in documents], pa.string())
+    def per_run(value: str) -> pa.DictionaryArray:
+        zeros = pa.array(np.zeros(size, dtype=np.int32))
+        return pa.DictionaryArray.from_arrays(zeros, pa.array([value], pa.string()))
+
+    batch_ids = [d.batch_id for d in documents]
     line_numbers = pa.array(np.asarray(lines, dtype=np.int64))
+    times = pa.array([d.occurred_at or now for d in documents], pa.timestamp("us", tz="UTC"))
     return pa.table(
         [
-            pa.repeat(pa.scalar(store), size) if size else pa.array([], pa.string()),
+            per_run(store),
             references.cast(pa.string()),
             quantities_to_decimal(quantities),
             kinds.cast(pa.string()),
-            per_document([d.occurred_at or now for d in documents], pa.timestamp("us", tz="UTC")),
-            per_document([d.source for d in documents], pa.string()),
-            per_document([d.name for d in documents], pa.string()),
+            pc.take(times, index),
+            per_document([d.source for d in documents]),
+            per_document([d.name for d in documents]),
             line_numbers,
-            pc.binary_join_element_wise(batch_ids, line_numbers.cast(pa.string()), ":"),
+            pc.binary_join_element_wise(
+                pc.take(pa.array(batch_ids, pa.string()), index),
+                line_numbers.cast(pa.string()),
+                ":",
+            ),
             pa.nulls(size, QUANTITY_TYPE),
             pa.nulls(size, pa.string()),
             pa.nulls(size, pa.string()),
-            batch_ids,
-            pa.repeat(pa.scalar(run_id), size) if size else pa.array([], pa.string()),
+            per_document(batch_ids),
+            per_run(run_id),
         ],
         schema=MOVEMENT_SCHEMA,
     )

@@ -42,22 +42,26 @@ class MovementKind(StrEnum):
         return self in (MovementKind.RESERVATION, MovementKind.RELEASE)
 
 
+PER_DOCUMENT = pa.dictionary(pa.int32(), pa.string())
+"""Text shared by all movements of a document or a run is dictionary-encoded: a million
+movements from a hundred files carry a hundred names, not a million copies of them."""
+
 MOVEMENT_SCHEMA = pa.schema(
     [
-        pa.field("store", pa.string(), nullable=False),
+        pa.field("store", PER_DOCUMENT, nullable=False),
         pa.field("reference", pa.string(), nullable=False),
         pa.field("quantity", QUANTITY_TYPE, nullable=False),
         pa.field("kind", pa.string(), nullable=False),
         pa.field("occurred_at", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("source", pa.string(), nullable=False),
-        pa.field("document", pa.string(), nullable=False),
+        pa.field("source", PER_DOCUMENT, nullable=False),
+        pa.field("document", PER_DOCUMENT, nullable=False),
         pa.field("line", pa.int64(), nullable=False),
         pa.field("movement_id", pa.string(), nullable=False),
         pa.field("amount", QUANTITY_TYPE),
         pa.field("currency", pa.string()),
         pa.field("document_number", pa.string()),
-        pa.field("batch_id", pa.string(), nullable=False),
-        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("batch_id", PER_DOCUMENT, nullable=False),
+        pa.field("run_id", PER_DOCUMENT, nullable=False),
     ],
     metadata={
         "source": b"integration and location, never credentials",
@@ -71,7 +75,7 @@ MOVEMENT_SCHEMA = pa.schema(
 
 REJECT_SCHEMA = pa.schema(
     [
-        pa.field("document", pa.string(), nullable=False),
+        pa.field("document", PER_DOCUMENT, nullable=False),
         pa.field("line", pa.int64(), nullable=False),
         pa.field("raw", pa.string(), nullable=False),
         pa.field("reason", pa.string(), nullable=False),

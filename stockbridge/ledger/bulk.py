@@ -13,6 +13,7 @@ Never a statement per row issued from a Python loop.
 from __future__ import annotations
 
 import io
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -37,6 +38,7 @@ def insert_rows(connection: Connection, table: str, rows: pa.Table) -> None:
     """Append ``rows`` (columns named like the table's) inside the current transaction."""
     if rows.num_rows == 0:
         return
+    rows = _decoded(rows)
     columns = ", ".join(rows.column_names)
     dialect = connection.dialect.name
     if dialect == "postgresql":
@@ -88,40 +90,62 @@ def add_to_stock(connection: Connection, deltas: pa.Table) -> None:
 
 
 def copy_rows(connection: Connection, statement: str, rows: pa.Table) -> None:
-    buffer = io.BytesIO()
-    pacsv.write_csv(
-        rows,
-        buffer,
-        write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"),
-    )
+    """PostgreSQL ``COPY`` in slices: the server parses one slice while the next is written."""
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
     cursor = connection.connection.driver_connection.cursor()
     with cursor.copy(statement) as copy:
-        copy.write(buffer.getbuffer())
+        for start in range(0, rows.num_rows, SLICE_ROWS):
+            buffer = io.BytesIO()
+            pacsv.write_csv(rows.slice(start, SLICE_ROWS), buffer, write_options=options)
+            copy.write(buffer.getbuffer())
 
 
 def insert_from_json(connection: Connection, insert: str, rows: pa.Table, suffix: str = "") -> None:
     """SQLite: ``insert`` (``INSERT INTO t (a, b)``) fed by ``json_each`` over slices of rows.
 
-    A column holding one value throughout a slice (the store, a run's timestamp) is bound
-    once as a parameter instead of being repeated in the JSON.
+    SQLite releases the GIL while it inserts, so the next slice's JSON is built while the
+    previous one is written (one statement at a time, all in the caller's transaction).
     """
     cursor = connection.connection.driver_connection.cursor()
     try:
-        for start in range(0, rows.num_rows, SLICE_ROWS):
-            part = rows.slice(start, SLICE_ROWS)
-            selected, constants, varying = [], [], []
-            for column in part.columns:
-                column = _as_sql_value(column.combine_chunks())
-                if column.null_count == 0 and pc.count_distinct(column).as_py() == 1:
-                    selected.append("?")
-                    constants.append(column[0].as_py())
-                else:
-                    selected.append(f"json_extract(value, '$[{len(varying)}]')")
-                    varying.append(_as_json_value(column))
-            statement = f"{insert} SELECT {', '.join(selected)} FROM json_each(?){suffix}"
-            cursor.execute(statement, (*constants, _json_array(varying, len(part))))
+        with ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer") as writer:
+            pending: Future | None = None
+            for start in range(0, rows.num_rows, SLICE_ROWS):
+                statement, parameters = _json_statement(
+                    insert, rows.slice(start, SLICE_ROWS), suffix
+                )
+                if pending is not None:
+                    pending.result()
+                pending = writer.submit(cursor.execute, statement, parameters)
+            if pending is not None:
+                pending.result()
     finally:
         cursor.close()
+
+
+def _json_statement(insert: str, part: pa.Table, suffix: str) -> tuple[str, tuple]:
+    """A column holding one value throughout the slice (the store, a file's time) is bound
+    once as a parameter instead of being repeated in the JSON."""
+    selected, constants, varying = [], [], []
+    for column in part.columns:
+        column = _as_sql_value(column.combine_chunks())
+        if column.null_count == 0 and pc.count_distinct(column).as_py() == 1:
+            selected.append("?")
+            constants.append(column[0].as_py())
+        else:
+            selected.append(f"json_extract(value, '$[{len(varying)}]')")
+            varying.append(_as_json_value(column))
+    statement = f"{insert} SELECT {', '.join(selected)} FROM json_each(?){suffix}"
+    return statement, (*constants, _json_array(varying, len(part)))
+
+
+def _decoded(rows: pa.Table) -> pa.Table:
+    """Plain columns for the database: dictionary-encoded ones (``PER_DOCUMENT``) decoded."""
+    for position, field in enumerate(rows.schema):
+        if pa.types.is_dictionary(field.type):
+            column = rows.column(position).cast(field.type.value_type)
+            rows = rows.set_column(position, field.name, column)
+    return rows
 
 
 def _as_sql_value(column: pa.Array) -> pa.Array:

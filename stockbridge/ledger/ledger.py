@@ -35,6 +35,8 @@ from stockbridge.movements import decimal_to_quantities
 from stockbridge.schema import MovementKind
 
 LOOKUP_CHUNK = 500
+MOVEMENTS_PER_WRITE = 4_000_000
+"""Movements a batch collects before writing them (about 250 MB of Arrow memory)."""
 STOCK_ROW = pa.struct(
     [("reference", pa.string()), ("on_hand", pa.int64()), ("reserved", pa.int64())]
 )
@@ -341,6 +343,8 @@ class Batch:
     _ids: dict[str, int] = field(default_factory=dict)
     _counts: dict[str, list[int]] = field(default_factory=dict)
     _deltas: list[pa.Table] = field(default_factory=list)
+    _pending: list[pa.Table] = field(default_factory=list)
+    _pending_rows: int = 0
 
     @property
     def counts(self) -> dict[str, list[int]]:
@@ -387,11 +391,12 @@ class Batch:
         if table.num_rows == 0:
             return
         quantity = decimal_to_quantities(table.column("quantity"))
+        document_ids = self._document_ids(table.column("batch_id"))
         rows = pa.table(
             {
                 "store": table.column("store"),
                 "reference": table.column("reference"),
-                "document_id": pa.array(self._document_ids(table.column("batch_id")), pa.int64()),
+                "document_id": pa.array(document_ids, pa.int64()),
                 "line": table.column("line"),
                 "quantity": pa.array(quantity, pa.int64()),
                 "kind": table.column("kind"),
@@ -407,11 +412,15 @@ class Batch:
         for optional in ("currency", "document_number"):
             if table.column(optional).null_count < len(table):
                 rows = rows.append_column(optional, table.column(optional))
-        bulk.insert_rows(self.connection, "movements", rows.take(_article_order(rows)))
+        self._pending.append(rows)
+        self._pending_rows += rows.num_rows
+        if self._pending_rows >= MOVEMENTS_PER_WRITE:
+            self._write_movements()
         self._accumulate(table, quantity)
-        counts = pc.value_counts(table.column("batch_id").combine_chunks())
-        for item in counts.to_pylist():
-            self._counts[item["values"]][0] += item["counts"]
+        batch_of = {document_id: batch_id for batch_id, document_id in self._ids.items()}
+        present, counts = np.unique(document_ids, return_counts=True)
+        for document_id, count in zip(present.tolist(), counts.tolist(), strict=True):
+            self._counts[batch_of[document_id]][0] += count
 
     def add_rejects(self, batch_ids: pa.Array, lines: pa.Array, raw: pa.Array, reasons: pa.Array):
         if len(lines) == 0:
@@ -432,7 +441,20 @@ class Batch:
         """Move a cursor in the same transaction as the movements it accounts for."""
         _upsert_cursor(self.connection, self.store, name, value)
 
+    def _write_movements(self) -> None:
+        """Write what :meth:`add_movements` collected, sorted by reference.
+
+        The table is keyed in article order, so each write sweeps it once from end to end;
+        collecting a few million rows first makes a huge file three sweeps instead of ten.
+        """
+        if not self._pending:
+            return
+        rows = pa.concat_tables(self._pending, promote_options="default")
+        self._pending, self._pending_rows = [], 0
+        bulk.insert_rows(self.connection, "movements", rows.take(_article_order(rows)))
+
     def finish(self) -> None:
+        self._write_movements()
         if self._deltas:
             totals = (
                 pa.concat_tables(self._deltas)
@@ -464,6 +486,13 @@ class Batch:
             )
 
     def _document_ids(self, batch_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Ledger ids of the documents named by ``batch_ids``; a dictionary-encoded column
+        (``PER_DOCUMENT``) is looked up once per document, not once per row."""
+        if isinstance(batch_ids, pa.ChunkedArray):
+            batch_ids = batch_ids.combine_chunks()
+        if pa.types.is_dictionary(batch_ids.type):
+            per_value = self._document_ids(batch_ids.dictionary)
+            return per_value[batch_ids.indices.to_numpy(zero_copy_only=False)]
         keys = list(self._ids)
         positions = pc.index_in(batch_ids, value_set=pa.array(keys, pa.string()))
         if positions.null_count:
