@@ -108,9 +108,7 @@ def test_missed_runs_are_cancelled_and_replaced_by_one_catch_up(make_store):
         async with get_client() as client:
             deployment = await client.read_deployment_by_name("interstock/shop-late")
             runs = await client.read_flow_runs()
-            return [
-                r for r in runs if r.deployment_id == deployment.id and "catch-up" in r.tags
-            ]
+            return [r for r in runs if r.deployment_id == deployment.id and "catch-up" in r.tags]
 
     missed = run_coro_as_sync(plant_missed_runs())
     result = run_coro_as_sync(replace_missed_runs(deployments))

@@ -106,21 +106,15 @@ def insert_from_json(connection: Connection, insert: str, rows: pa.Table, suffix
     SQLite releases the GIL while it inserts, so the next slice's JSON is built while the
     previous one is written (one statement at a time, all in the caller's transaction).
     """
-    cursor = connection.connection.driver_connection.cursor()
-    try:
-        with ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer") as writer:
-            pending: Future | None = None
-            for start in range(0, rows.num_rows, SLICE_ROWS):
-                statement, parameters = _json_statement(
-                    insert, rows.slice(start, SLICE_ROWS), suffix
-                )
-                if pending is not None:
-                    pending.result()
-                pending = writer.submit(cursor.execute, statement, parameters)
+    with ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer") as writer:
+        pending: Future | None = None
+        for start in range(0, rows.num_rows, SLICE_ROWS):
+            statement, parameters = _json_statement(insert, rows.slice(start, SLICE_ROWS), suffix)
             if pending is not None:
                 pending.result()
-    finally:
-        cursor.close()
+            pending = writer.submit(connection.exec_driver_sql, statement, parameters)
+        if pending is not None:
+            pending.result()
 
 
 def _json_statement(insert: str, part: pa.Table, suffix: str) -> tuple[str, tuple]:

@@ -145,7 +145,10 @@ class Tracer:
             self.event("tx-stock")
         elif text.startswith("update documents") and "archived_to" in text:
             self.event("mark-archived")
-        elif text.startswith("select reference, on_hand"):
+        elif text.startswith("select") and any(
+            read in text
+            for read in ("reference, on_hand", "group_concat(reference", "string_agg(reference")
+        ):
             self.event("stock-read")
 
     def install(self) -> None:
