@@ -301,6 +301,38 @@ def test_quantities_stay_exact(ledger, store):
     assert int(total) == 100_000
 
 
+AWKWARD_TEXT = [
+    "",
+    'a "quoted" word',
+    "back\\slash \\u0041 \\n",
+    "".join(chr(code) for code in range(1, 0x20)),
+    "tab\there, newline\nthere, CR\rthere",
+    "null",
+    "[1, 2]",
+    "L'été à Noël: 9 € 😀",
+    "x" * 500,
+]
+
+
+@pytest.mark.parametrize("rows", [1, len(AWKWARD_TEXT), 250_001])
+def test_bulk_writes_keep_every_character_and_row(ledger, store, rows):
+    """The bulk paths (SQLite JSON, PostgreSQL COPY, MariaDB multi-row INSERT) with text that
+    breaks naive quoting, a single row (every column constant) and more than two slices."""
+    raw = [AWKWARD_TEXT[i % len(AWKWARD_TEXT)] for i in range(rows)]
+    with ledger.batch(store, "interstock", "run-1") as batch:
+        ids = batch.add_documents([document("odd")])
+        batch.add_rejects(
+            pa.array(["odd"] * rows),
+            pa.array(np.arange(1, rows + 1)),
+            pa.array(raw, pa.string()),
+            pa.array([f"reason {i % 7}" for i in range(rows)], pa.string()),
+        )
+    back = ledger.rejects_of(ids["odd"])
+    assert back.column("line").to_pylist() == list(range(1, rows + 1))
+    assert back.column("raw").to_pylist() == raw
+    assert back.column("reason").to_pylist() == [f"reason {i % 7}" for i in range(rows)]
+
+
 def test_readers_do_not_wait_for_an_open_batch(ledger, store):
     # `stockbridge history` during a long run must answer at once (SQLite: WAL readers).
     apply(ledger, store, "b0", [("A", 1000, "receipt")])
