@@ -324,6 +324,7 @@ def _new_document(
         status=status,
         encoding=item.encoding,
         note=note,
+        occurred_at=item.candidate.file.modified,
     )
 
 

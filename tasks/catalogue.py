@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -100,12 +101,19 @@ def _open_new_articles(
     batch_id = hashlib.sha256(
         f"{name}\0{digest}\0".encode() + "\n".join(opened.to_pylist()).encode()
     ).hexdigest()[:32]
+    opened_at = datetime.now(UTC)
     with ctx.ledger.batch(ctx.store, ctx.integration, ctx.run_id) as batch:
         if new.any():
             batch.add_documents(
                 [
                     NewDocument(
-                        batch_id, source, name, digest, status="archived", note="opening stock"
+                        batch_id,
+                        source,
+                        name,
+                        digest,
+                        status="archived",
+                        note="opening stock",
+                        occurred_at=opened_at,
                     )
                 ]
             )
@@ -117,7 +125,7 @@ def _open_new_articles(
                     quantities=quantities[new],
                     kinds=pa.array([MovementKind.ADJUSTMENT.value] * int(new.sum())),
                     lines=lines[new],
-                    documents=[Document(batch_id, source, name)],
+                    documents=[Document(batch_id, source, name, opened_at)],
                     document_index=np.zeros(int(new.sum()), dtype=np.int64),
                 )
             )

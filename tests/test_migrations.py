@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -14,8 +16,9 @@ from alembic.config import Config
 from sqlalchemy import inspect, select
 
 from stockbridge.ledger.database import MIGRATIONS, create_ledger_engine, migrate
-from stockbridge.ledger.ledger import Ledger
+from stockbridge.ledger.ledger import Ledger, NewDocument
 from stockbridge.ledger.tables import documents, movements, stock
+from stockbridge.movements import Document, movement_table
 from tests.fixtures import IN_CI, MARIADB_ADMIN, POSTGRES_ADMIN
 
 WHEN = datetime(2026, 11, 2, 9, 30)
@@ -65,10 +68,12 @@ def _alembic(engine: sa.Engine, action, revision: str) -> None:
 
 
 def _contents(engine: sa.Engine) -> dict[str, list[tuple]]:
+    """Every row, in the columns revision 0002 has."""
+    older_documents = [c for c in documents.c if c.name != "occurred_at"]
     with engine.connect() as connection:
         return {
             "stock": sorted(connection.execute(select(stock)).all()),
-            "documents": sorted(connection.execute(select(documents)).all()),
+            "documents": sorted(connection.execute(select(*older_documents)).all()),
             "movements": sorted(connection.execute(select(movements)).all()),
         }
 
@@ -95,7 +100,7 @@ def test_article_order_migration_keeps_every_row_and_can_be_undone(empty_ledger_
                         "run_id": "run-1",
                         "applied_at": WHEN,
                     }
-                    for number in (1, 2)
+                    for number in (101, 102)  # clear of the ids a sequence hands out
                 ],
             )
             connection.execute(
@@ -111,10 +116,10 @@ def test_article_order_migration_keeps_every_row_and_can_be_undone(empty_ledger_
                         "occurred_at": WHEN,
                     }
                     for document_id, line, reference, quantity in [
-                        (1, 1, "B", -1000),
-                        (1, 2, "A", -2500),
-                        (2, 1, "A", 4000),
-                        (2, 2, "b", -1),
+                        (101, 1, "B", -1000),
+                        (101, 2, "A", -2500),
+                        (102, 1, "A", 4000),
+                        (102, 2, "b", -1),
                     ]
                 ],
             )
@@ -152,7 +157,35 @@ def test_article_order_migration_keeps_every_row_and_can_be_undone(empty_ledger_
         assert [m["quantity"] for m in ledger.movements_of("paris", "A")] == [4000, -2500]
         assert ledger.stock("paris").column("reference").to_pylist() == ["A", "B", "b"]
 
+        later = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+        with ledger.batch("lyon", "interstock", "run-2") as batch:
+            batch.add_documents(
+                [NewDocument("later", "interstock:/in", "g.txt", "e" * 64, occurred_at=later)]
+            )
+            batch.add_movements(
+                movement_table(
+                    store="lyon",
+                    run_id="run-2",
+                    references=pa.array(["A"]),
+                    quantities=np.array([1000]),
+                    kinds=pa.array(["receipt"]),
+                    lines=np.array([1]),
+                    documents=[Document("later", "interstock:/in", "g.txt", later)],
+                    document_index=np.zeros(1, dtype=np.int64),
+                )
+            )
+        stored = select(movements.c.occurred_at).where(movements.c.store == "lyon")
+        with engine.connect() as connection:
+            assert connection.execute(stored).scalar_one() is None  # the document's time
+        assert ledger.movements_of("lyon", "A")[0]["occurred_at"] == later.replace(tzinfo=None)
+
         _alembic(engine, command.downgrade, "0002")
+        with engine.connect() as connection:
+            assert connection.execute(stored).scalar_one() == later.replace(tzinfo=None)
+            connection.execute(movements.delete().where(movements.c.store == "lyon"))
+            connection.execute(documents.delete().where(documents.c.store == "lyon"))
+            connection.execute(stock.delete().where(stock.c.store == "lyon"))
+            connection.commit()
         assert _contents(engine) == before
         assert inspect(engine).get_pk_constraint("movements")["constrained_columns"] == [
             "document_id",

@@ -87,6 +87,8 @@ class NewDocument:
     note: str | None = None
     lines_applied: int = 0
     lines_rejected: int = 0
+    occurred_at: datetime | None = None
+    """The document's own time (a file's modification time); its movements refer to it."""
 
 
 class Ledger:
@@ -310,7 +312,9 @@ class Ledger:
     def movements_of(self, store: str, reference: str, limit: int = 50) -> list[dict[str, Any]]:
         query = (
             select(
-                movements.c.occurred_at,
+                func.coalesce(
+                    movements.c.occurred_at, documents.c.occurred_at, documents.c.applied_at
+                ).label("occurred_at"),
                 movements.c.quantity,
                 movements.c.kind,
                 movements.c.line,
@@ -343,6 +347,7 @@ class Batch:
     _ids: dict[str, int] = field(default_factory=dict)
     _counts: dict[str, list[int]] = field(default_factory=dict)
     _deltas: list[pa.Table] = field(default_factory=list)
+    _times: dict[int, datetime] = field(default_factory=dict)
     _pending: list[pa.Table] = field(default_factory=list)
     _pending_rows: int = 0
 
@@ -371,6 +376,7 @@ class Batch:
                 "lines_rejected": 0,
                 "run_id": self.run_id,
                 "applied_at": now,
+                "occurred_at": _naive_utc(d.occurred_at),
             }
             for d in new
         ]
@@ -384,6 +390,8 @@ class Batch:
             self._ids.update({row.batch_id: row.id for row in self.connection.execute(query)})
         for d in new:
             self._counts.setdefault(d.batch_id, [0, 0])
+            if d.occurred_at is not None:
+                self._times[self._ids[d.batch_id]] = _naive_utc(d.occurred_at)
         return {d.batch_id: self._ids[d.batch_id] for d in new}
 
     def add_movements(self, table: pa.Table) -> None:
@@ -400,9 +408,11 @@ class Batch:
                 "line": table.column("line"),
                 "quantity": pa.array(quantity, pa.int64()),
                 "kind": table.column("kind"),
-                "occurred_at": pc.cast(table.column("occurred_at"), pa.timestamp("us")),
             }
         )
+        occurred_at = self._own_times(document_ids, table.column("occurred_at"))
+        if occurred_at.null_count < len(occurred_at):
+            rows = rows.append_column("occurred_at", occurred_at)
         amount = table.column("amount")
         if amount.null_count < len(amount):
             mask = pc.is_null(amount).to_numpy(zero_copy_only=False)
@@ -485,6 +495,21 @@ class Batch:
                 ],
             )
 
+    def _own_times(self, document_ids: np.ndarray, times: pa.ChunkedArray) -> pa.Array:
+        """The movements' times, null where it is their document's own time."""
+        naive = pc.cast(times, pa.timestamp("us")).combine_chunks()
+        if not self._times:
+            return naive
+        ids = np.fromiter(self._times, dtype=np.int64, count=len(self._times))
+        document_micros = pa.array(list(self._times.values()), pa.timestamp("us"))
+        document_micros = document_micros.cast(pa.int64()).to_numpy()
+        order = np.argsort(ids)
+        ids, document_micros = ids[order], document_micros[order]
+        slot = np.minimum(np.searchsorted(ids, document_ids), len(ids) - 1)
+        micros = naive.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        same = (ids[slot] == document_ids) & (document_micros[slot] == micros)
+        return pa.array(micros, pa.int64(), mask=same).cast(pa.timestamp("us"))
+
     def _document_ids(self, batch_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """Ledger ids of the documents named by ``batch_ids``; a dictionary-encoded column
         (``PER_DOCUMENT``) is looked up once per document, not once per row."""
@@ -519,6 +544,12 @@ class Batch:
             .select(["reference", "on_hand_sum", "reserved_sum"])
             .rename_columns(["reference", "on_hand", "reserved"])
         )
+
+
+def _naive_utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _stock_as_text(connection: Connection, store: str) -> pa.Table | None:
