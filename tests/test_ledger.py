@@ -333,6 +333,36 @@ def test_bulk_writes_keep_every_character_and_row(ledger, store, rows):
     assert back.column("reason").to_pylist() == [f"reason {i % 7}" for i in range(rows)]
 
 
+def test_an_in_memory_ledger_takes_bulk_writes():
+    memory = Ledger.open("sqlite://")
+    try:
+        apply(memory, "s", "b1", [("A", 1000, "receipt"), ("B", -2000, "sale")])
+        assert levels(memory, "s") == {"A": (1000, 0), "B": (-2000, 0)}
+    finally:
+        memory.close()
+
+
+def test_sqlite_keeps_text_holding_nul(sqlite_url, store):
+    """JSON cannot carry U+0000 into SQLite (json_extract stops there): such a slice goes row
+    by row. (PostgreSQL text cannot hold NUL at all; error files show it as U+2400.)"""
+    ledger = Ledger.open(sqlite_url)
+    try:
+        with ledger.batch(store, "interstock", "run-1") as batch:
+            ids = batch.add_documents([document("nul")])
+            batch.add_rejects(
+                pa.array(["nul"] * 2),
+                pa.array([1, 2]),
+                pa.array(["before\x00after", "plain"]),
+                pa.array(["r", "r"]),
+            )
+        assert ledger.rejects_of(ids["nul"]).column("raw").to_pylist() == [
+            "before\x00after",
+            "plain",
+        ]
+    finally:
+        ledger.close()
+
+
 def test_readers_do_not_wait_for_an_open_batch(ledger, store):
     # `stockbridge history` during a long run must answer at once (SQLite: WAL readers).
     apply(ledger, store, "b0", [("A", 1000, "receipt")])

@@ -13,7 +13,10 @@ Never a statement per row issued from a Python loop.
 from __future__ import annotations
 
 import io
+import sqlite3
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
+from functools import cache
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -109,12 +112,35 @@ def insert_from_json(connection: Connection, insert: str, rows: pa.Table, suffix
     with ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer") as writer:
         pending: Future | None = None
         for start in range(0, rows.num_rows, SLICE_ROWS):
-            statement, parameters = _json_statement(insert, rows.slice(start, SLICE_ROWS), suffix)
+            statement, parameters = _slice_statement(insert, rows.slice(start, SLICE_ROWS), suffix)
             if pending is not None:
                 pending.result()
             pending = writer.submit(connection.exec_driver_sql, statement, parameters)
         if pending is not None:
             pending.result()
+
+
+def _slice_statement(insert: str, part: pa.Table, suffix: str) -> tuple[str, tuple | list]:
+    """The JSON statement, or row by row where JSON cannot carry the slice: SQLite's
+    ``json_extract`` stops a text at U+0000, and a SQLite older than 3.38 may lack JSON."""
+    if sqlite_reads_json() and not any(
+        pc.any(pc.match_substring(column, "\x00")).as_py()
+        for column in part.columns
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+    ):
+        return _json_statement(insert, part, suffix)
+    marks = ", ".join(["?"] * part.num_columns)
+    return f"{insert} SELECT {marks}{suffix}", as_tuples(part)
+
+
+@cache
+def sqlite_reads_json() -> bool:
+    try:
+        with closing(sqlite3.connect(":memory:")) as probe:
+            probe.execute("SELECT value FROM json_each('[1]')").fetchall()
+    except sqlite3.OperationalError:
+        return False
+    return True
 
 
 def _json_statement(insert: str, part: pa.Table, suffix: str) -> tuple[str, tuple]:

@@ -58,7 +58,9 @@ def _sqlite_engine(url, busy_timeout: float) -> Engine:
     database = url.database
     if database and database != ":memory:":
         Path(database).expanduser().absolute().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": busy_timeout})
+    # Bulk writes run on a helper thread (one statement at a time), in-memory databases too.
+    connect_args = {"timeout": busy_timeout, "check_same_thread": False}
+    engine = create_engine(url, connect_args=connect_args)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection, _record) -> None:
