@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import sqlite3
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from functools import cache
@@ -37,22 +38,37 @@ def placeholder(connection: Connection) -> str:
     return "?" if connection.dialect.paramstyle == "qmark" else "%s"
 
 
-def insert_rows(connection: Connection, table: str, rows: pa.Table) -> None:
-    """Append ``rows`` (columns named like the table's) inside the current transaction."""
+def insert_rows(
+    connection: Connection, table: str, rows: pa.Table, order: pa.Array | None = None
+) -> None:
+    """Append ``rows`` (columns named like the table's) inside the current transaction,
+    in ``order`` (positions into ``rows``) when given.
+
+    Rows are reordered and decoded a slice at a time, so a batch of millions never exists
+    twice in memory.
+    """
     if rows.num_rows == 0:
         return
-    rows = _decoded(rows)
     columns = ", ".join(rows.column_names)
     dialect = connection.dialect.name
     if dialect == "postgresql":
-        copy_rows(connection, f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)", rows)
+        copy_rows(connection, f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)", rows, order)
     elif dialect == "sqlite":
-        insert_from_json(connection, f"INSERT INTO {table} ({columns})", rows)
+        insert_from_json(connection, f"INSERT INTO {table} ({columns})", rows, order=order)
     else:
+        rows = _decoded(rows if order is None else rows.take(order))
         marks = ", ".join(["%s"] * rows.num_columns)
         connection.exec_driver_sql(
             f"INSERT INTO {table} ({columns}) VALUES ({marks})", as_tuples(rows)
         )
+
+
+def _slices(rows: pa.Table, order: pa.Array | None) -> Iterator[pa.Table]:
+    for start in range(0, rows.num_rows, SLICE_ROWS):
+        if order is None:
+            yield _decoded(rows.slice(start, SLICE_ROWS))
+        else:
+            yield _decoded(rows.take(order.slice(start, SLICE_ROWS)))
 
 
 def add_to_stock(connection: Connection, deltas: pa.Table) -> None:
@@ -92,18 +108,26 @@ def add_to_stock(connection: Connection, deltas: pa.Table) -> None:
         )
 
 
-def copy_rows(connection: Connection, statement: str, rows: pa.Table) -> None:
+def copy_rows(
+    connection: Connection, statement: str, rows: pa.Table, order: pa.Array | None = None
+) -> None:
     """PostgreSQL ``COPY`` in slices: the server parses one slice while the next is written."""
     options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
     cursor = connection.connection.driver_connection.cursor()
     with cursor.copy(statement) as copy:
-        for start in range(0, rows.num_rows, SLICE_ROWS):
+        for part in _slices(rows, order):
             buffer = io.BytesIO()
-            pacsv.write_csv(rows.slice(start, SLICE_ROWS), buffer, write_options=options)
+            pacsv.write_csv(part, buffer, write_options=options)
             copy.write(buffer.getbuffer())
 
 
-def insert_from_json(connection: Connection, insert: str, rows: pa.Table, suffix: str = "") -> None:
+def insert_from_json(
+    connection: Connection,
+    insert: str,
+    rows: pa.Table,
+    suffix: str = "",
+    order: pa.Array | None = None,
+) -> None:
     """SQLite: ``insert`` (``INSERT INTO t (a, b)``) fed by ``json_each`` over slices of rows.
 
     SQLite releases the GIL while it inserts, so the next slice's JSON is built while the
@@ -111,8 +135,8 @@ def insert_from_json(connection: Connection, insert: str, rows: pa.Table, suffix
     """
     with ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer") as writer:
         pending: Future | None = None
-        for start in range(0, rows.num_rows, SLICE_ROWS):
-            statement, parameters = _slice_statement(insert, rows.slice(start, SLICE_ROWS), suffix)
+        for part in _slices(rows, order):
+            statement, parameters = _slice_statement(insert, part, suffix)
             if pending is not None:
                 pending.result()
             pending = writer.submit(connection.exec_driver_sql, statement, parameters)

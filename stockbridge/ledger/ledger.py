@@ -35,8 +35,12 @@ from stockbridge.movements import decimal_to_quantities
 from stockbridge.schema import MovementKind
 
 LOOKUP_CHUNK = 500
-MOVEMENTS_PER_WRITE = 4_000_000
-"""Movements a batch collects before writing them (about 250 MB of Arrow memory)."""
+MOVEMENTS_PER_WRITE = 12_000_000
+"""Movements a batch collects before writing them (about 60 bytes each in Arrow memory).
+
+Each write sweeps the whole audit table, however few rows it brings (they spread over every
+article), so fewer, larger writes win: measured on 10M lines, 3 writes 37 s, 1 write 28 s.
+"""
 STOCK_ROW = pa.struct(
     [("reference", pa.string()), ("on_hand", pa.int64()), ("reserved", pa.int64())]
 )
@@ -455,13 +459,13 @@ class Batch:
         """Write what :meth:`add_movements` collected, sorted by reference.
 
         The table is keyed in article order, so each write sweeps it once from end to end;
-        collecting a few million rows first makes a huge file three sweeps instead of ten.
+        collecting millions of rows first makes a huge file one sweep instead of ten.
         """
         if not self._pending:
             return
         rows = pa.concat_tables(self._pending, promote_options="default")
         self._pending, self._pending_rows = [], 0
-        bulk.insert_rows(self.connection, "movements", rows.take(_article_order(rows)))
+        bulk.insert_rows(self.connection, "movements", rows, order=_article_order(rows))
 
     def finish(self) -> None:
         self._write_movements()
