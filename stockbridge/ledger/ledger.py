@@ -353,7 +353,6 @@ class Batch:
     _deltas: list[pa.Table] = field(default_factory=list)
     _times: dict[int, datetime] = field(default_factory=dict)
     _pending: list[pa.Table] = field(default_factory=list)
-    _pending_rows: int = 0
 
     @property
     def counts(self) -> dict[str, list[int]]:
@@ -427,8 +426,7 @@ class Batch:
             if table.column(optional).null_count < len(table):
                 rows = rows.append_column(optional, table.column(optional))
         self._pending.append(rows)
-        self._pending_rows += rows.num_rows
-        if self._pending_rows >= MOVEMENTS_PER_WRITE:
+        if sum(pending.num_rows for pending in self._pending) >= MOVEMENTS_PER_WRITE:
             self._write_movements()
         self._accumulate(table, quantity)
         batch_of = {document_id: batch_id for batch_id, document_id in self._ids.items()}
@@ -464,7 +462,7 @@ class Batch:
         if not self._pending:
             return
         rows = pa.concat_tables(self._pending, promote_options="default")
-        self._pending, self._pending_rows = [], 0
+        self._pending = []
         bulk.insert_rows(self.connection, "movements", rows, order=_article_order(rows))
 
     def finish(self) -> None:
@@ -474,6 +472,7 @@ class Batch:
                 pa.concat_tables(self._deltas)
                 .group_by("reference")
                 .aggregate([("on_hand", "sum"), ("reserved", "sum")])
+                .sort_by("reference")
             )
             size = totals.num_rows
             deltas = pa.table(
@@ -485,7 +484,7 @@ class Batch:
                     "updated_at": pa.repeat(pa.scalar(utc_now(), pa.timestamp("us")), size),
                 }
             )
-            bulk.add_to_stock(self.connection, deltas.take(_article_order(deltas)))
+            bulk.add_to_stock(self.connection, deltas)
         if self._counts:
             self.connection.execute(
                 update(documents)

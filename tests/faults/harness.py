@@ -580,6 +580,14 @@ def run_in_process(config: Path, capfd) -> tuple[int, str]:
     return code, out + err
 
 
+def next_run_is_exact(exchange: Exchange, view: LedgerView, capfd) -> str:
+    """After a fault: the next run completes and leaves everything applied exactly once."""
+    code, output = run_in_process(exchange.config, capfd)
+    assert code == EXIT_OK, output
+    check_final(exchange, view)
+    return output
+
+
 def say(capfd, *lines: str) -> None:
     """Print past the capture that collects the runs' output."""
     with capfd.disabled():

@@ -29,7 +29,7 @@ from tests.faults.harness import (
     check_final,
     headline,
     make_exchange,
-    run_in_process,
+    next_run_is_exact,
     say,
 )
 from tests.fixtures import POSTGRES_ADMIN
@@ -83,9 +83,7 @@ def test_postgres_goes_away_mid_run(make_store, cli_env, tmp_path, postgres_url,
             assert_clear_failure(code, launched.text(), ledger)
             result = f"failed: {headline(launched.text())!r}"
         assert state.committed == 0 or code == EXIT_OK
-        code, output = run_in_process(exchange.config, capfd)
-        assert code == EXIT_OK, output
-        check_final(exchange, view)
+        next_run_is_exact(exchange, view, capfd)
         say(
             capfd,
             f"[postgresql] {killed} backends terminated inside the transaction: {result};"
@@ -112,9 +110,7 @@ def test_postgres_goes_away_mid_run(make_store, cli_env, tmp_path, postgres_url,
         state = check_consistent(exchange, view)
         moved = state.archived - FILES  # the first scenario's files are all archived
         assert 0 <= moved <= 10 and state.applied_not_archived == 10, state
-        code, output = run_in_process(exchange.config, capfd)
-        assert code == EXIT_OK, output
-        check_final(exchange, view)
+        next_run_is_exact(exchange, view, capfd)
         say(
             capfd,
             f"[postgresql] database refusing connections after a commit ({killed} backends"
