@@ -5,6 +5,12 @@ the rest in one vectorised pass, and commit documents, movements, rejects and st
 in one transaction. Only after that commit are error files written and inputs archived;
 both steps are repeatable, so a run killed at any instant is finished by the next one
 (the ledger says "applied, not archived" and the file is archived without applying again).
+
+Parsing is pure work, so the next group is parsed on a helper thread while the current one
+is written: the database and the parser each keep a core busy. Fetching, the ledger and
+every side effect stay on the calling thread, in the order above; a parse done ahead is
+used only if the ledger, asked again just before the group's transaction, agrees on which
+files are new.
 """
 
 from __future__ import annotations
@@ -12,9 +18,12 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
+import tempfile
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -74,10 +83,127 @@ def apply_files(
     ctx: RunContext, known_references: pa.Array, candidates: list[Candidate]
 ) -> ApplyResult:
     result = ctx.applied  # kept on the context: a retried attempt adds to the first one's
-    for group in plan_groups(candidates, ctx.config.batch.max_files, ctx.config.batch.chunk_bytes):
-        _apply_group(ctx, known_references, group, result)
+    groups = plan_groups(candidates, ctx.config.batch.max_files, ctx.config.batch.chunk_bytes)
+    parser = ThreadPoolExecutor(1, thread_name_prefix="parse-ahead")
+    try:
+        upcoming = _read_ahead(ctx, parser, known_references, next(groups, None), [])
+        while upcoming is not None:
+            current = upcoming
+            upcoming = _read_ahead(ctx, parser, known_references, next(groups, None), current.new)
+            _apply_group(ctx, known_references, current, result)
+    finally:
+        parser.shutdown(wait=True, cancel_futures=True)
     _complete_interrupted_archiving(ctx, result)
     return result
+
+
+@dataclass
+class Sorted:
+    """A group's fetched files, sorted by what the ledger says of them."""
+
+    fresh: list[Fetched]
+    """New and readable: to apply. Small files hold their text decoded to UTF-8."""
+    unreadable: list[tuple[Fetched, str]]
+    """New but not text: set aside whole, with the reason."""
+    finish: list[tuple[Fetched, DocumentRecord | None]]
+    """Seen before (or twice in this group): archive, never apply again."""
+
+
+@dataclass
+class Upcoming:
+    """A group fetched and sorted out, its parts being parsed on the helper thread."""
+
+    fetched: list[Fetched]
+    new: list[str]
+    """Batch ids of the files that were new when the group was fetched, before the groups
+    ahead of it were applied: what ``sorted_out`` and ``parts`` were made for."""
+    sorted_out: Sorted
+    parsed: Callable[[], ParsedFiles] | None
+    """The fresh small files' lines (none for a large file: it is parsed as it streams)."""
+
+
+@dataclass(frozen=True)
+class ParsedFiles:
+    """What parsing a group's lines gave: movements to add, rejected lines and why."""
+
+    movements: pa.Table
+    reject_batch_ids: pa.Array
+    reject_lines: pa.Array
+    reject_raw: pa.Array
+    reject_reasons: pa.Array
+
+    def record(self, batch: Batch, reasons: Counter[str]) -> None:
+        batch.add_movements(self.movements)
+        if len(self.reject_lines) == 0:
+            return
+        batch.add_rejects(
+            self.reject_batch_ids, self.reject_lines, self.reject_raw, self.reject_reasons
+        )
+        reasons.update(
+            {
+                item["values"]: item["counts"]
+                for item in pc.value_counts(self.reject_reasons).to_pylist()
+            }
+        )
+
+
+def _read_ahead(
+    ctx: RunContext,
+    parser: ThreadPoolExecutor,
+    known_references: pa.Array,
+    group: list[Candidate] | None,
+    claimed: list[str],
+) -> Upcoming | None:
+    """Fetch and sort out ``group`` here, and have ``parser`` parse it.
+
+    ``claimed``: batch ids the group before it is about to add to the ledger.
+    """
+    if group is None:
+        return None
+    fetched = [f for f in (_fetch(ctx, c) for c in group) if f is not None]
+    seen = ctx.ledger.known_documents(ctx.store, [f.batch_id for f in fetched])
+    new = _new_ids(fetched, seen, claimed)
+    sorted_out = _sort_out(fetched, seen, new)
+    parsed = None
+    if _in_memory(sorted_out.fresh):
+        parsed = parser.submit(_parse_in_memory, ctx, known_references, sorted_out.fresh).result
+    return Upcoming(fetched, new, sorted_out, parsed)
+
+
+def _new_ids(
+    fetched: list[Fetched], seen: dict[str, DocumentRecord], claimed: list[str]
+) -> list[str]:
+    """Batch ids of the files to apply: not in the ledger, not claimed, first of their kind."""
+    taken = set(claimed)
+    new = []
+    for item in fetched:
+        if item.batch_id not in seen and item.batch_id not in taken:
+            taken.add(item.batch_id)
+            new.append(item.batch_id)
+    return new
+
+
+def _sort_out(fetched: list[Fetched], seen: dict[str, DocumentRecord], new: list[str]) -> Sorted:
+    """Decode the new files and set the unreadable ones aside (into copies: ``fetched`` is
+    left as it was, so this may be done again)."""
+    result = Sorted([], [], [])
+    pending = set(new)
+    for item in fetched:
+        if item.batch_id not in pending:
+            result.finish.append((item, seen.get(item.batch_id)))
+            continue
+        pending.discard(item.batch_id)
+        decoded, problem = _decoded(item)
+        if problem:
+            result.unreadable.append((item, problem))
+        else:
+            result.fresh.append(decoded)
+    return result
+
+
+def _in_memory(fresh: list[Fetched]) -> bool:
+    """Small files, read whole (a large one is parsed as it streams, in its transaction)."""
+    return bool(fresh) and all(item.data is not None for item in fresh)
 
 
 def _complete_interrupted_archiving(ctx: RunContext, result: ApplyResult) -> None:
@@ -134,25 +260,24 @@ def plan_groups(
 
 
 def _apply_group(
-    ctx: RunContext, known_references: pa.Array, group: list[Candidate], result: ApplyResult
+    ctx: RunContext, known_references: pa.Array, group: Upcoming, result: ApplyResult
 ) -> None:
-    fetched = [f for f in (_fetch(ctx, c) for c in group) if f is not None]
+    fetched = group.fetched
+    # Asked again now that the groups before this one are in the ledger: the work done
+    # ahead is used only if it was done for exactly the files that are new now.
     seen = ctx.ledger.known_documents(ctx.store, [f.batch_id for f in fetched])
-    fresh: list[Fetched] = []
-    unreadable: list[tuple[Fetched, str]] = []
-    finish: list[tuple[Fetched, DocumentRecord | None]] = []
-    taken: set[str] = set()
-    for item in fetched:
-        record = seen.get(item.batch_id)
-        if record is not None or item.batch_id in taken:
-            finish.append((item, record))
-        else:
-            taken.add(item.batch_id)
-            problem = _check_encoding(item)
-            if problem:
-                unreadable.append((item, problem))
-            else:
-                fresh.append(item)
+    new = _new_ids(fetched, seen, [])
+    if new == group.new:
+        sorted_out, parsed = group.sorted_out, group.parsed
+        sorted_out.finish = [
+            (item, seen.get(item.batch_id, record)) for item, record in sorted_out.finish
+        ]
+    else:
+        sorted_out = _sort_out(fetched, seen, new)
+        parsed = None
+        if _in_memory(sorted_out.fresh):
+            parsed = partial(_parse_in_memory, ctx, known_references, sorted_out.fresh)
+    fresh, unreadable, finish = sorted_out.fresh, sorted_out.unreadable, sorted_out.finish
 
     counts: dict[str, list[int]] = {}
     document_ids: dict[str, int] = {}
@@ -162,10 +287,10 @@ def _apply_group(
                 [_new_document(ctx, f) for f in fresh]
                 + [_new_document(ctx, f, "quarantined", why) for f, why in unreadable]
             )
-            if len(fresh) == 1 and fresh[0].spooled is not None:
-                _stream_large(ctx, batch, known_references, fresh[0], result.reasons)
+            if parsed is not None:
+                parsed().record(batch, result.reasons)
             elif fresh:
-                _apply_in_memory(ctx, batch, known_references, fresh, result.reasons)
+                _stream_large(ctx, batch, known_references, fresh[0], result.reasons)
             counts = {b: list(c) for b, c in batch.counts.items()}
 
     archived: dict[str, tuple[str, str | None]] = {}
@@ -254,7 +379,9 @@ def _fetch(ctx: RunContext, candidate: Candidate) -> Fetched | None:
             data = location.read_bytes(name)
             digest = hashlib.sha256(data).hexdigest()
             return Fetched(candidate, digest, batch_id_of(name, digest), data=data)
-        spooled = ctx.spool / f"{len(os.listdir(ctx.spool))}.part"
+        descriptor, spool_path = tempfile.mkstemp(suffix=".part", dir=ctx.spool)
+        os.close(descriptor)
+        spooled = Path(spool_path)
         sha = hashlib.sha256()
         utf8 = codecs.getincrementaldecoder("utf-8")()
         valid_utf8 = True
@@ -293,15 +420,14 @@ def _fetch(ctx: RunContext, candidate: Candidate) -> Fetched | None:
         return None
 
 
-def _check_encoding(item: Fetched) -> str | None:
-    """Decode small files now (the result is kept); return why a file is unreadable."""
+def _decoded(item: Fetched) -> tuple[Fetched, str | None]:
+    """A small file's text as UTF-8 (in a copy), or why a file is unreadable."""
     if item.data is not None:
         try:
             decoded = decode(item.data)
         except UndecodableFile as exc:
-            return f"the file {exc}"
-        item.data, item.encoding = decoded.utf8, decoded.encoding
-        return None
+            return item, f"the file {exc}"
+        return replace(item, data=decoded.utf8, encoding=decoded.encoding), None
     if item.encoding == "cp1252":
         assert item.spooled is not None
         try:
@@ -309,8 +435,8 @@ def _check_encoding(item: Fetched) -> str | None:
                 for chunk in iter_chunks(handle, 16 * 1024 * 1024):
                     chunk.decode("cp1252")
         except UnicodeDecodeError:
-            return "the file is neither UTF-8 nor Windows-1252 text; is it a binary file?"
-    return None
+            return item, "the file is neither UTF-8 nor Windows-1252 text; is it a binary file?"
+    return item, None
 
 
 def _new_document(
@@ -337,14 +463,10 @@ def _documents(ctx: RunContext, items: list[Fetched]) -> list[Document]:
     ]
 
 
-def _apply_in_memory(
-    ctx: RunContext,
-    batch: Batch,
-    known_references: pa.Array,
-    items: list[Fetched],
-    reasons: Counter[str],
-) -> None:
-    """Many small files: one concatenated buffer, one vectorised parse, one insert."""
+def _parse_in_memory(
+    ctx: RunContext, known_references: pa.Array, items: list[Fetched]
+) -> ParsedFiles:
+    """Many small files: one concatenated buffer, one vectorised parse."""
     texts = []
     for item in items:
         assert item.data is not None
@@ -356,15 +478,13 @@ def _apply_in_memory(
     document_index = np.repeat(np.arange(len(items)), line_counts)
     starts = np.repeat(np.cumsum(line_counts) - line_counts, line_counts)
     line_numbers = np.arange(int(line_counts.sum()), dtype=np.int64) - starts + 1
-    _apply_lines(
+    return _parse_lines(
         ctx,
-        batch,
         known_references,
         split_lines(b"".join(texts)),
         document_index,
         line_numbers,
         _documents(ctx, items),
-        reasons,
     )
 
 
@@ -387,29 +507,26 @@ def _stream_large(
                 chunk = chunk[len(codecs.BOM_UTF8) :]
             lines = split_lines(chunk)
             count = len(lines)
-            _apply_lines(
+            _parse_lines(
                 ctx,
-                batch,
                 known_references,
                 lines,
                 np.zeros(count, dtype=np.int64),
                 np.arange(first_line, first_line + count, dtype=np.int64),
                 documents,
-                reasons,
-            )
+            ).record(batch, reasons)
             first_line += count
 
 
-def _apply_lines(
+def _parse_lines(
     ctx: RunContext,
-    batch: Batch,
     known_references: pa.Array,
     lines: pa.Array,
     document_index: np.ndarray,
     line_numbers: np.ndarray,
     documents: list[Document],
-    reasons: Counter[str],
-) -> None:
+) -> ParsedFiles:
+    """Canonical movements for the lines that apply, and every other line with its reason."""
     parsed = parse_lines(lines)
     known = pc.is_in(parsed.references, value_set=known_references).to_numpy(zero_copy_only=False)
     applied = parsed.valid[known]
@@ -419,35 +536,28 @@ def _apply_lines(
     kinds = pc.if_else(
         pa.array(quantities < 0), MovementKind.SALE.value, MovementKind.RECEIPT.value
     )
-    batch.add_movements(
-        movement_table(
-            store=ctx.store,
-            run_id=ctx.run_id,
-            references=parsed.references.filter(pa.array(known)),
-            quantities=quantities,
-            kinds=kinds,
-            lines=line_numbers[applied],
-            documents=documents,
-            document_index=document_index[applied],
-        )
+    movements = movement_table(
+        store=ctx.store,
+        run_id=ctx.run_id,
+        references=parsed.references.filter(pa.array(known)),
+        quantities=quantities,
+        kinds=kinds,
+        lines=line_numbers[applied],
+        documents=documents,
+        document_index=document_index[applied],
     )
 
     rejected = np.concatenate([parsed.rejected, unknown])
-    if rejected.size == 0:
-        return
     unknown_raw = truncate_raw(
         pc.utf8_rtrim(pc.take(lines, pa.array(unknown, pa.int64())), characters="\r")
     )
-    reject_reasons = pa.concat_arrays(
-        [parsed.reasons, pa.array([Reason.UNKNOWN_REFERENCE] * unknown.size, pa.string())]
-    )
     batch_ids = pa.array([d.batch_id for d in documents], pa.string())
-    batch.add_rejects(
-        pc.take(batch_ids, pa.array(document_index[rejected])),
-        pa.array(line_numbers[rejected]),
-        pa.concat_arrays([parsed.raw, unknown_raw]),
-        reject_reasons,
-    )
-    reasons.update(
-        {item["values"]: item["counts"] for item in pc.value_counts(reject_reasons).to_pylist()}
+    return ParsedFiles(
+        movements,
+        reject_batch_ids=pc.take(batch_ids, pa.array(document_index[rejected], pa.int64())),
+        reject_lines=pa.array(line_numbers[rejected], pa.int64()),
+        reject_raw=pa.concat_arrays([parsed.raw, unknown_raw]),
+        reject_reasons=pa.concat_arrays(
+            [parsed.reasons, pa.array([Reason.UNKNOWN_REFERENCE] * unknown.size, pa.string())]
+        ),
     )

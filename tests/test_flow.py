@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import functools
 import json
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -202,6 +203,33 @@ def test_the_same_file_twice_in_one_run_counts_once(store, tmp_path):
     assert shop.exported()["8880000000116"] == "4"
     assert shop.inbox_files() == []
     assert [p.name for p in second_inbox.iterdir() if p.is_file()] == []
+
+
+def test_a_copy_in_a_later_batch_is_a_duplicate_of_the_one_applied_before(store, tmp_path):
+    """Batches are read and parsed ahead of the one being written: a copy of a file that
+    an earlier batch of the same run applies must still come out as its duplicate."""
+    second_inbox = tmp_path / "second-import"
+    second_inbox.mkdir()
+    shop = store(batch={"max_files": 1})
+    shop = Store(rewrite(shop.path, **{"import": [str(shop.inbox), str(second_inbox)]}))
+    shop.drop("sales.txt", b"8880000000116\t-1\n", mtime=1_700_000_000)
+    shop.drop("other.txt", b"8880000000123\t-2\nnot a line\n", mtime=1_700_000_001)
+    copy = second_inbox / "sales.txt"
+    copy.write_bytes(b"8880000000116\t-1\n")
+    os.utime(copy, (1_700_000_002, 1_700_000_002))
+
+    summary = shop.run()
+
+    assert [(f.file, f.status) for f in summary.files] == [
+        ("sales.txt", "applied"),
+        ("other.txt", "applied"),
+        ("sales.txt", "duplicate"),
+    ]
+    assert "already applied on" in summary.files[2].note
+    assert summary.files[1].lines_rejected == 1 and summary.files[1].error_file
+    assert shop.exported()["8880000000116"] == "4"
+    assert shop.exported()["8880000000123"] == "5"
+    assert shop.inbox_files() == [] and not any(second_inbox.glob("*.txt"))
 
 
 def test_interrupted_run_is_recovered_without_applying_twice(store):
