@@ -193,3 +193,42 @@ def test_article_order_migration_keeps_every_row_and_can_be_undone(empty_ledger_
         ]
     finally:
         engine.dispose()
+
+
+def test_keyed_text_compares_bytewise_on_every_database(empty_ledger_url):
+    """The export and Arrow sort bytewise; so must the keys the ledger reads them in.
+
+    On PostgreSQL that is revision 0004's ``COLLATE "C"`` (checked in the catalogue, as a
+    ``C.UTF-8`` database would sort these the same way without it); downgrading restores
+    the database's default.
+    """
+    engine = create_ledger_engine(empty_ledger_url)
+    try:
+        migrate(engine)
+        references = ["Z", "a", "b", "É", "é", "ä", "0", "A"]
+        with engine.begin() as connection:
+            connection.execute(
+                stock.insert(),
+                [
+                    {"store": "paris", "reference": r, "on_hand": 0, "reserved": 0}
+                    | {"updated_at": WHEN}
+                    for r in references
+                ],
+            )
+            listed = connection.execute(
+                select(stock.c.reference).order_by(stock.c.store, stock.c.reference)
+            ).scalars()
+            assert list(listed) == sorted(references, key=lambda r: r.encode())
+        if engine.dialect.name != "postgresql":
+            return
+        collations = sa.text(
+            "SELECT table_name, column_name, collation_name FROM information_schema.columns"
+            " WHERE table_name IN ('movements', 'stock') AND column_name IN ('store', 'reference')"
+        )
+        with engine.connect() as connection:
+            assert {row[2] for row in connection.execute(collations)} == {"C"}
+        _alembic(engine, command.downgrade, "0003")
+        with engine.connect() as connection:
+            assert {row[2] for row in connection.execute(collations)} == {None}
+    finally:
+        engine.dispose()

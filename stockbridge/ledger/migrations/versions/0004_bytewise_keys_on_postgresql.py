@@ -1,0 +1,37 @@
+"""PostgreSQL: store and reference compare bytewise (``COLLATE "C"``) in the keyed tables.
+
+The movements and stock keys start with (store, reference). Under a database's linguistic
+collation (``en_US.UTF-8``, even ``C.UTF-8``) every comparison in those B-trees goes through
+the C library's ``strcoll``; under ``"C"`` it is a ``memcmp``. Measured on 1M audit rows
+copied into a 1.1M-row table: 4.1 s -> 3.5 s. Bytewise is also the order the export and
+Arrow sort by, and the one SQLite and MariaDB (0002) already use, so no result changes
+order. Other databases are untouched.
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+
+KEYED = {"movements": ("store", "reference"), "stock": ("store", "reference")}
+
+
+def upgrade() -> None:
+    _collate('COLLATE "C"')
+
+
+def downgrade() -> None:
+    _collate("COLLATE pg_catalog.default")
+
+
+def _collate(collation: str) -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    for table, columns in KEYED.items():
+        changes = ", ".join(
+            f"ALTER COLUMN {column} TYPE VARCHAR(64) {collation}" for column in columns
+        )
+        op.execute(f"ALTER TABLE {table} {changes}")  # rebuilds the table's indexes
