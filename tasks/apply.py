@@ -45,6 +45,11 @@ from stockbridge.summary import FileOutcome
 from tasks.collect import Candidate
 from tasks.errorfiles import write_error_file
 
+PARSERS = 2
+"""Helper threads parsing: Arrow's kernels release the GIL, so parts parse side by side."""
+PARSE_PART_BYTES = 4 * 1024 * 1024
+"""Text parsed by one helper at a time; the parts of a batch are still written together."""
+
 
 @dataclass
 class Fetched:
@@ -84,7 +89,7 @@ def apply_files(
 ) -> ApplyResult:
     result = ctx.applied  # kept on the context: a retried attempt adds to the first one's
     groups = plan_groups(candidates, ctx.config.batch.max_files, ctx.config.batch.chunk_bytes)
-    parser = ThreadPoolExecutor(1, thread_name_prefix="parse-ahead")
+    parser = ThreadPoolExecutor(PARSERS, thread_name_prefix="parse-ahead")
     try:
         upcoming = _read_ahead(ctx, parser, known_references, next(groups, None), [])
         while upcoming is not None:
@@ -118,8 +123,9 @@ class Upcoming:
     """Batch ids of the files that were new when the group was fetched, before the groups
     ahead of it were applied: what ``sorted_out`` and ``parts`` were made for."""
     sorted_out: Sorted
-    parsed: Callable[[], ParsedFiles] | None
-    """The fresh small files' lines (none for a large file: it is parsed as it streams)."""
+    parts: list[Callable[[], ParsedFiles]]
+    """The fresh small files' lines, part by part (none for a large file: it is parsed as
+    it streams)."""
 
 
 @dataclass(frozen=True)
@@ -164,10 +170,11 @@ def _read_ahead(
     seen = ctx.ledger.known_documents(ctx.store, [f.batch_id for f in fetched])
     new = _new_ids(fetched, seen, claimed)
     sorted_out = _sort_out(fetched, seen, new)
-    parsed = None
-    if _in_memory(sorted_out.fresh):
-        parsed = parser.submit(_parse_in_memory, ctx, known_references, sorted_out.fresh).result
-    return Upcoming(fetched, new, sorted_out, parsed)
+    parts = [
+        parser.submit(_parse_in_memory, ctx, known_references, part).result
+        for part in _parts(sorted_out.fresh)
+    ]
+    return Upcoming(fetched, new, sorted_out, parts)
 
 
 def _new_ids(
@@ -201,9 +208,21 @@ def _sort_out(fetched: list[Fetched], seen: dict[str, DocumentRecord], new: list
     return result
 
 
-def _in_memory(fresh: list[Fetched]) -> bool:
-    """Small files, read whole (a large one is parsed as it streams, in its transaction)."""
-    return bool(fresh) and all(item.data is not None for item in fresh)
+def _parts(fresh: list[Fetched]) -> list[list[Fetched]]:
+    """Consecutive small files of about :data:`PARSE_PART_BYTES` each; none for a large
+    file (it is parsed as it streams, in its transaction)."""
+    if any(item.data is None for item in fresh):
+        return []
+    parts: list[list[Fetched]] = []
+    size = PARSE_PART_BYTES
+    for item in fresh:
+        assert item.data is not None
+        if size + len(item.data) > PARSE_PART_BYTES and (not parts or parts[-1]):
+            parts.append([])
+            size = 0
+        parts[-1].append(item)
+        size += len(item.data)
+    return parts
 
 
 def _complete_interrupted_archiving(ctx: RunContext, result: ApplyResult) -> None:
@@ -268,15 +287,16 @@ def _apply_group(
     seen = ctx.ledger.known_documents(ctx.store, [f.batch_id for f in fetched])
     new = _new_ids(fetched, seen, [])
     if new == group.new:
-        sorted_out, parsed = group.sorted_out, group.parsed
+        sorted_out, parts = group.sorted_out, group.parts
         sorted_out.finish = [
             (item, seen.get(item.batch_id, record)) for item, record in sorted_out.finish
         ]
     else:
         sorted_out = _sort_out(fetched, seen, new)
-        parsed = None
-        if _in_memory(sorted_out.fresh):
-            parsed = partial(_parse_in_memory, ctx, known_references, sorted_out.fresh)
+        parts = [
+            partial(_parse_in_memory, ctx, known_references, part)
+            for part in _parts(sorted_out.fresh)
+        ]
     fresh, unreadable, finish = sorted_out.fresh, sorted_out.unreadable, sorted_out.finish
 
     counts: dict[str, list[int]] = {}
@@ -287,9 +307,9 @@ def _apply_group(
                 [_new_document(ctx, f) for f in fresh]
                 + [_new_document(ctx, f, "quarantined", why) for f, why in unreadable]
             )
-            if parsed is not None:
-                parsed().record(batch, result.reasons)
-            elif fresh:
+            for part in parts:
+                part().record(batch, result.reasons)
+            if fresh and not parts:
                 _stream_large(ctx, batch, known_references, fresh[0], result.reasons)
             counts = {b: list(c) for b, c in batch.counts.items()}
 
