@@ -428,7 +428,6 @@ class Batch:
         self._pending.append(rows)
         if sum(pending.num_rows for pending in self._pending) >= MOVEMENTS_PER_WRITE:
             self._write_movements()
-        self._accumulate(table, quantity)
         batch_of = {document_id: batch_id for batch_id, document_id in self._ids.items()}
         present, counts = np.unique(document_ids, return_counts=True)
         for document_id, count in zip(present.tolist(), counts.tolist(), strict=True):
@@ -463,7 +462,9 @@ class Batch:
             return
         rows = pa.concat_tables(self._pending, promote_options="default")
         self._pending = []
-        bulk.insert_rows(self.connection, "movements", rows, order=_article_order(rows))
+        order, keys = _article_order(rows)
+        self._deltas.append(_stock_deltas(rows, order, keys))
+        bulk.insert_rows(self.connection, "movements", rows, order=order)
 
     def finish(self) -> None:
         self._write_movements()
@@ -528,26 +529,6 @@ class Batch:
         lookup = np.array([self._ids[k] for k in keys], dtype=np.int64)
         return lookup[np.asarray(positions.to_numpy(zero_copy_only=False), dtype=np.int64)]
 
-    def _accumulate(self, table: pa.Table, quantity: np.ndarray) -> None:
-        """Per-reference deltas of these movements, added up once in :meth:`finish`."""
-        reserving = pc.is_in(
-            table.column("kind"),
-            value_set=pa.array([k.value for k in MovementKind if k.changes_reserved]),
-        ).to_numpy(zero_copy_only=False)
-        self._deltas.append(
-            pa.table(
-                {
-                    "reference": table.column("reference"),
-                    "on_hand": np.where(reserving, 0, quantity),
-                    "reserved": np.where(reserving, quantity, 0),
-                }
-            )
-            .group_by("reference")
-            .aggregate([("on_hand", "sum"), ("reserved", "sum")])
-            .select(["reference", "on_hand_sum", "reserved_sum"])
-            .rename_columns(["reference", "on_hand", "reserved"])
-        )
-
 
 def _naive_utc(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is None:
@@ -599,16 +580,38 @@ def _ascending(values: pa.ChunkedArray | pa.Array) -> bool:
     return pc.all(pc.less(values[:-1], values[1:])).as_py()
 
 
-def _article_order(rows: pa.Table) -> pa.Array:
-    """Positions that sort ``rows`` by reference (bytewise), keeping their order otherwise.
+def _article_order(rows: pa.Table) -> tuple[pa.Array, np.ndarray]:
+    """Positions that sort ``rows`` by reference (bytewise), keeping their order otherwise,
+    and the sorted rank of each row's reference.
 
     Tables keyed by article take their rows fastest in key order. Sorting the distinct
     references and then small integer ranks is cheaper than sorting a million strings.
     """
     encoded = pc.dictionary_encode(rows.column("reference")).combine_chunks()
     ranks = pc.rank(encoded.dictionary, sort_keys="ascending", tiebreaker="first").to_numpy()
+    ranks = ranks.astype(np.int64)
     keys = ranks[encoded.indices.to_numpy()]
-    return pa.array(np.argsort(keys, kind="stable"), pa.int64())
+    order = np.argsort(keys, kind="stable")
+    return pa.array(order, pa.int64()), keys[order]
+
+
+def _stock_deltas(rows: pa.Table, order: pa.Array, sorted_keys: np.ndarray) -> pa.Table:
+    """What ``rows`` add to each article's on hand and reserved, summed exactly (integer
+    thousandths) over the runs of equal references that the article order makes."""
+    positions = order.to_numpy()
+    starts = np.flatnonzero(np.diff(sorted_keys, prepend=-1))
+    quantity = rows.column("quantity").to_numpy()[positions]
+    reserving = pc.is_in(
+        rows.column("kind"),
+        value_set=pa.array([k.value for k in MovementKind if k.changes_reserved]),
+    ).to_numpy(zero_copy_only=False)[positions]
+    return pa.table(
+        {
+            "reference": rows.column("reference").take(pa.array(positions[starts])),
+            "on_hand": np.add.reduceat(np.where(reserving, 0, quantity), starts),
+            "reserved": np.add.reduceat(np.where(reserving, quantity, 0), starts),
+        }
+    )
 
 
 def _upsert_cursor(connection: Connection, store: str, name: str, value: str) -> None:
