@@ -94,7 +94,15 @@ def apply_files(
         upcoming = _read_ahead(ctx, parser, known_references, next(groups, None), [])
         while upcoming is not None:
             current = upcoming
-            upcoming = _read_ahead(ctx, parser, known_references, next(groups, None), current.new)
+            try:
+                upcoming = _read_ahead(
+                    ctx, parser, known_references, next(groups, None), current.new
+                )
+            except Exception:
+                # The group ahead could not be read: this one still applies first, so a
+                # file that keeps failing never holds up the files before it.
+                _apply_group(ctx, known_references, current, result)
+                raise
             _apply_group(ctx, known_references, current, result)
     finally:
         parser.shutdown(wait=True, cancel_futures=True)
@@ -214,10 +222,10 @@ def _parts(fresh: list[Fetched]) -> list[list[Fetched]]:
     if any(item.data is None for item in fresh):
         return []
     parts: list[list[Fetched]] = []
-    size = PARSE_PART_BYTES
+    size = 0
     for item in fresh:
         assert item.data is not None
-        if size + len(item.data) > PARSE_PART_BYTES and (not parts or parts[-1]):
+        if not parts or (parts[-1] and size + len(item.data) > PARSE_PART_BYTES):
             parts.append([])
             size = 0
         parts[-1].append(item)
@@ -292,6 +300,7 @@ def _apply_group(
             (item, seen.get(item.batch_id, record)) for item, record in sorted_out.finish
         ]
     else:
+        group.parts = []  # the stale parse is not kept alive beside the new one
         sorted_out = _sort_out(fetched, seen, new)
         parts = [
             partial(_parse_in_memory, ctx, known_references, part)
@@ -307,9 +316,12 @@ def _apply_group(
                 [_new_document(ctx, f) for f in fresh]
                 + [_new_document(ctx, f, "quarantined", why) for f, why in unreadable]
             )
-            for part in parts:
-                part().record(batch, result.reasons)
-            if fresh and not parts:
+            if parts:
+                while parts:  # each part's parse is let go once it is in the batch
+                    parts.pop(0)().record(batch, result.reasons)
+            elif fresh:
+                if len(fresh) != 1 or fresh[0].spooled is None:
+                    raise RuntimeError("a large file is always applied in a batch of its own")
                 _stream_large(ctx, batch, known_references, fresh[0], result.reasons)
             counts = {b: list(c) for b, c in batch.counts.items()}
 

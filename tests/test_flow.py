@@ -232,6 +232,57 @@ def test_a_copy_in_a_later_batch_is_a_duplicate_of_the_one_applied_before(store,
     assert shop.inbox_files() == [] and not any(second_inbox.glob("*.txt"))
 
 
+def test_empty_files_apply_with_no_lines_beside_others(store):
+    shop = store(batch={"max_files": 2})
+    shop.drop("empty.txt", b"", mtime=1_700_000_000)
+    shop.drop("bom-only.txt", codecs.BOM_UTF8, mtime=1_700_000_001)
+    shop.drop("sales.txt", b"8880000000116\t-1\n", mtime=1_700_000_002)
+    summary = shop.run()
+    assert outcomes(summary) == [
+        ("empty.txt", "applied", 0, 0),
+        ("bom-only.txt", "applied", 0, 0),
+        ("sales.txt", "applied", 1, 0),
+    ]
+    assert shop.exported()["8880000000116"] == "4"
+    assert shop.inbox_files() == []
+
+
+def test_a_file_that_cannot_be_read_holds_up_no_batch_before_it(make_store, ftp_server):
+    """The next batch is read before this one is written; a read that fails must not keep
+    this batch from being applied and archived."""
+    for folder in ("open", "locked"):
+        (ftp_server.root / folder).mkdir()
+    first, second = ftp_server.root / "open" / "a.txt", ftp_server.root / "locked" / "b.txt"
+    first.write_bytes(b"8880000000116\t-1\n")
+    second.write_bytes(b"8880000000123\t-2\n")
+    os.utime(first, (1_700_000_000, 1_700_000_000))
+    os.utime(second, (1_700_000_001, 1_700_000_001))
+    ftp_server._server.handler.authorizer.override_perm(  # list it, never let it be read
+        ftp_server.user, str(ftp_server.root / "locked"), "elmf"
+    )
+    credentials = {"username": ftp_server.user, "password": ftp_server.password, "timeout": 5}
+    shop = new_store(
+        make_store,
+        batch={"max_files": 1},
+        **{
+            "import": [
+                {"url": ftp_server.url("open/"), **credentials},
+                {"url": ftp_server.url("locked/"), **credentials},
+            ]
+        },
+    )
+
+    state = interstock(config_path=str(shop.path), return_state=True)
+
+    assert state.is_failed()
+    assert "b.txt" in state.message and "locked" in state.message
+    assert shop.stock()["8880000000116"] == (4000, 0)
+    assert shop.stock()["8880000000123"] == (7000, 0)
+    assert not first.exists() and second.exists()
+    archived = [p.name for p in (ftp_server.root / "open" / "archive").iterdir()]
+    assert len(archived) == 1 and archived[0].startswith("a.")
+
+
 def test_interrupted_run_is_recovered_without_applying_twice(store):
     shop = store()
     content = b"8880000000116\t-1\n8880000000999\t-1\n"
