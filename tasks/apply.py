@@ -19,9 +19,9 @@ import codecs
 import hashlib
 import os
 import tempfile
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -101,9 +101,9 @@ def apply_files(
             except Exception:
                 # The group ahead could not be read: this one still applies first, so a
                 # file that keeps failing never holds up the files before it.
-                _apply_group(ctx, known_references, current, result)
+                _apply_group(ctx, known_references, current, result, parser)
                 raise
-            _apply_group(ctx, known_references, current, result)
+            _apply_group(ctx, known_references, current, result, parser)
     finally:
         parser.shutdown(wait=True, cancel_futures=True)
     _complete_interrupted_archiving(ctx, result)
@@ -287,7 +287,11 @@ def plan_groups(
 
 
 def _apply_group(
-    ctx: RunContext, known_references: pa.Array, group: Upcoming, result: ApplyResult
+    ctx: RunContext,
+    known_references: pa.Array,
+    group: Upcoming,
+    result: ApplyResult,
+    parser: ThreadPoolExecutor,
 ) -> None:
     fetched = group.fetched
     # Asked again now that the groups before this one are in the ledger: the work done
@@ -322,7 +326,7 @@ def _apply_group(
             elif fresh:
                 if len(fresh) != 1 or fresh[0].spooled is None:
                     raise RuntimeError("a large file is always applied in a batch of its own")
-                _stream_large(ctx, batch, known_references, fresh[0], result.reasons)
+                _stream_large(ctx, batch, known_references, fresh[0], result.reasons, parser)
             counts = {b: list(c) for b, c in batch.counts.items()}
 
     archived: dict[str, tuple[str, str | None]] = {}
@@ -521,12 +525,22 @@ def _parse_in_memory(
 
 
 def _stream_large(
-    ctx: RunContext, batch: Batch, known_references: pa.Array, item: Fetched, reasons: Counter[str]
+    ctx: RunContext,
+    batch: Batch,
+    known_references: pa.Array,
+    item: Fetched,
+    reasons: Counter[str],
+    parser: ThreadPoolExecutor,
 ) -> None:
-    """One large file, parsed chunk by chunk inside the same open transaction."""
+    """One large file, parsed chunk by chunk inside the same open transaction.
+
+    The helper threads parse the next chunks while this one is added; at most
+    :data:`PARSERS` + 1 chunks are in memory at once.
+    """
     assert item.spooled is not None
     documents = _documents(ctx, [item])
     first_line = 1
+    parsing: deque[Future[ParsedFiles]] = deque()
     with open(item.spooled, "rb") as handle:
         if item.encoding == "utf-16":
             chunks: Iterator[bytes] = iter([decode(handle.read()).utf8])
@@ -537,17 +551,34 @@ def _stream_large(
                 chunk = chunk.decode("cp1252").encode("utf-8")
             elif number == 0 and chunk.startswith(codecs.BOM_UTF8):
                 chunk = chunk[len(codecs.BOM_UTF8) :]
-            lines = split_lines(chunk)
-            count = len(lines)
-            _parse_lines(
-                ctx,
-                known_references,
-                lines,
-                np.zeros(count, dtype=np.int64),
-                np.arange(first_line, first_line + count, dtype=np.int64),
-                documents,
-            ).record(batch, reasons)
-            first_line += count
+            parsing.append(
+                parser.submit(_parse_chunk, ctx, known_references, chunk, first_line, documents)
+            )
+            first_line += chunk.count(b"\n") + (1 if chunk and not chunk.endswith(b"\n") else 0)
+            if len(parsing) > PARSERS:
+                parsing.popleft().result().record(batch, reasons)
+        while parsing:
+            parsing.popleft().result().record(batch, reasons)
+
+
+def _parse_chunk(
+    ctx: RunContext,
+    known_references: pa.Array,
+    chunk: bytes,
+    first_line: int,
+    documents: list[Document],
+) -> ParsedFiles:
+    """A piece of one large file whose first line is number ``first_line``."""
+    lines = split_lines(chunk)
+    count = len(lines)
+    return _parse_lines(
+        ctx,
+        known_references,
+        lines,
+        np.zeros(count, dtype=np.int64),
+        np.arange(first_line, first_line + count, dtype=np.int64),
+        documents,
+    )
 
 
 def _parse_lines(
