@@ -7,6 +7,9 @@ copied into a 1.1M-row table: 4.1 s -> 3.5 s. Bytewise is also the order the exp
 Arrow sort by, and the one SQLite and MariaDB (0002) already use, so no result changes
 order. Other databases are untouched.
 
+The upgrade rewrites both keys under an exclusive lock: on a ledger shared by many stores,
+runs wait for it while the movements key is rebuilt.
+
 Revision ID: 0004
 Revises: 0003
 """
