@@ -6,8 +6,8 @@ in one transaction. Only after that commit are error files written and inputs ar
 both steps are repeatable, so a run killed at any instant is finished by the next one
 (the ledger says "applied, not archived" and the file is archived without applying again).
 
-Parsing is pure work, so the next group is parsed on a helper thread while the current one
-is written: the database and the parser each keep a core busy. Fetching, the ledger and
+Parsing is pure work, so the next group is parsed on helper threads while the current one
+is written: the database and the parsers keep both cores busy. Fetching, the ledger and
 every side effect stay on the calling thread, in the order above; a parse done ahead is
 used only if the ledger, asked again just before the group's transaction, agrees on which
 files are new.
@@ -34,7 +34,13 @@ from prefect.cache_policies import NO_CACHE
 
 from stockbridge.context import UNREADABLE_FOLDER, RunContext
 from stockbridge.formats.interstock import Reason, parse_lines, truncate_raw
-from stockbridge.formats.text import UndecodableFile, decode, iter_chunks, split_lines
+from stockbridge.formats.text import (
+    UndecodableFile,
+    decode,
+    iter_chunks,
+    line_count,
+    split_lines,
+)
 from stockbridge.ledger.ledger import Batch, DocumentRecord, NewDocument
 from stockbridge.locations import safe_name
 from stockbridge.locations.base import readable_name
@@ -98,12 +104,8 @@ def apply_files(
                 upcoming = _read_ahead(
                     ctx, parser, known_references, next(groups, None), current.new
                 )
-            except Exception:
-                # The group ahead could not be read: this one still applies first, so a
-                # file that keeps failing never holds up the files before it.
+            finally:  # even when the group ahead cannot be read: it never holds this one up
                 _apply_group(ctx, known_references, current, result, parser)
-                raise
-            _apply_group(ctx, known_references, current, result, parser)
     finally:
         parser.shutdown(wait=True, cancel_futures=True)
     _complete_interrupted_archiving(ctx, result)
@@ -124,7 +126,7 @@ class Sorted:
 
 @dataclass
 class Upcoming:
-    """A group fetched and sorted out, its parts being parsed on the helper thread."""
+    """A group fetched and sorted out, its parts being parsed on the helper threads."""
 
     fetched: list[Fetched]
     new: list[str]
@@ -510,7 +512,7 @@ def _parse_in_memory(
         if text and not text.endswith(b"\n"):
             text += b"\n"
         texts.append(text)
-    line_counts = np.array([t.count(b"\n") for t in texts], dtype=np.int64)
+    line_counts = np.array([line_count(t) for t in texts], dtype=np.int64)
     document_index = np.repeat(np.arange(len(items)), line_counts)
     starts = np.repeat(np.cumsum(line_counts) - line_counts, line_counts)
     line_numbers = np.arange(int(line_counts.sum()), dtype=np.int64) - starts + 1
@@ -554,7 +556,7 @@ def _stream_large(
             parsing.append(
                 parser.submit(_parse_chunk, ctx, known_references, chunk, first_line, documents)
             )
-            first_line += chunk.count(b"\n") + (1 if chunk and not chunk.endswith(b"\n") else 0)
+            first_line += line_count(chunk)
             if len(parsing) > PARSERS:
                 parsing.popleft().result().record(batch, reasons)
         while parsing:

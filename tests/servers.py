@@ -233,6 +233,11 @@ class FTPTestServer:
         settings.update(options)
         return LocationConfig(**settings)
 
+    def refuse_reads(self, folder: str) -> None:
+        """Let the test user list ``folder`` (relative to the root) but never download from
+        it: every RETR there answers ``550 Not enough privileges``."""
+        self._server.handler.authorizer.override_perm(self.user, str(self.root / folder), "elmf")
+
     def drop_all_connections(self, reply_421: bool = False) -> None:
         """Close every client connection, as a server restart or a NAT timeout would.
 

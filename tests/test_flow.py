@@ -257,9 +257,7 @@ def test_a_file_that_cannot_be_read_holds_up_no_batch_before_it(make_store, ftp_
     second.write_bytes(b"8880000000123\t-2\n")
     os.utime(first, (1_700_000_000, 1_700_000_000))
     os.utime(second, (1_700_000_001, 1_700_000_001))
-    ftp_server._server.handler.authorizer.override_perm(  # list it, never let it be read
-        ftp_server.user, str(ftp_server.root / "locked"), "elmf"
-    )
+    ftp_server.refuse_reads("locked")
     credentials = {"username": ftp_server.user, "password": ftp_server.password, "timeout": 5}
     shop = new_store(
         make_store,

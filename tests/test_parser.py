@@ -25,7 +25,7 @@ from stockbridge.formats.interstock import (
     format_quantities,
     parse_lines,
 )
-from stockbridge.formats.text import UndecodableFile, decode, split_lines
+from stockbridge.formats.text import UndecodableFile, decode, line_count, split_lines
 
 
 def parse(data: bytes):
@@ -88,6 +88,11 @@ def test_bytes_that_are_no_text_are_undecodable():
 
 
 # -- lines -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [b"", b"\n", b"a", b"a\n", b"a\nb", b"\n\n", b"a\r\nb\r\n"])
+def test_line_count_is_the_number_of_lines_split_lines_makes(text):
+    assert line_count(text) == len(split_lines(text))
 
 
 def test_split_lines_keeps_a_final_line_without_newline():

@@ -105,6 +105,11 @@ def split_lines(utf8: bytes) -> pa.StringArray:
     return lines
 
 
+def line_count(utf8: bytes) -> int:
+    """How many lines :func:`split_lines` makes of ``utf8``, without making them."""
+    return utf8.count(b"\n") + (1 if utf8 and not utf8.endswith(b"\n") else 0)
+
+
 def iter_chunks(
     handle: IO[bytes], chunk_bytes: int, long_line_bytes: int = LONG_LINE_BYTES
 ) -> Iterator[bytes]:

@@ -19,7 +19,7 @@ from alembic import op
 revision = "0004"
 down_revision = "0003"
 
-KEYED = {"movements": ("store", "reference"), "stock": ("store", "reference")}
+KEYED_TABLES = ("movements", "stock")
 
 
 def upgrade() -> None:
@@ -33,8 +33,8 @@ def downgrade() -> None:
 def _collate(collation: str) -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    for table, columns in KEYED.items():
-        changes = ", ".join(
-            f"ALTER COLUMN {column} TYPE VARCHAR(64) {collation}" for column in columns
+    for table in KEYED_TABLES:  # each statement rebuilds the table's indexes once
+        op.execute(
+            f"ALTER TABLE {table} ALTER COLUMN store TYPE VARCHAR(64) {collation},"
+            f" ALTER COLUMN reference TYPE VARCHAR(64) {collation}"
         )
-        op.execute(f"ALTER TABLE {table} {changes}")  # rebuilds the table's indexes
