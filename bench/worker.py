@@ -256,8 +256,8 @@ def apply_case(case: dict[str, Any], profile: str | None) -> dict[str, Any]:
 def export_case(case: dict[str, Any], profile: str | None) -> dict[str, Any]:
     from stockbridge.config.loader import load_store
     from stockbridge.context import RunContext
-    from tasks.catalogue import sync_catalogue
-    from tasks.export import publish_export
+    from stockbridge.integrations.interstock.catalogue import sync_catalogue
+    from stockbridge.integrations.interstock.export import publish_export
 
     tiny, big = case["tiny_store"], case["store"]
     warm_tiny = run_flow(tiny)

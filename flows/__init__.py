@@ -1,7 +1,4 @@
-"""One Prefect flow per integration. ``FLOWS`` maps a store file's ``integration`` to it."""
+"""One Prefect flow per integration, each a thin entry point over ``stockbridge.run``.
 
-from __future__ import annotations
-
-from flows.interstock import interstock
-
-FLOWS = {"interstock": interstock}
+Which flow runs a store file is the registry's business (``stockbridge.integrations``).
+"""

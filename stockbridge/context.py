@@ -1,4 +1,8 @@
-"""Everything one run of one store needs, opened once and handed to each task."""
+"""Everything one run of one store needs, opened once and handed to each task.
+
+The same context serves every integration: the store file (any integration's model), the
+run's id, logger and summary, and the ledger and locations, each opened on first use.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from stockbridge.config.models import InterStockConfig
 from stockbridge.ledger.ledger import Ledger
 from stockbridge.locations import Location, open_file, open_folder
 from stockbridge.runtime import default_ledger_url, work_dir
+from stockbridge.summary import RunSummary
 
 ARCHIVE_FOLDER = "archive"
 UNREADABLE_FOLDER = "unreadable"
@@ -20,12 +24,17 @@ UNREADABLE_FOLDER = "unreadable"
 
 @dataclass
 class RunContext:
-    config: InterStockConfig
+    config: Any
+    """The store file's model (``StoreBase``; ``FileIntake`` for the file-based keys below)."""
     run_id: str
     logger: logging.Logger | logging.LoggerAdapter
+    summary: RunSummary = field(default=None, repr=False)  # type: ignore[assignment]
+    """What the run did so far: every step adds to it, so a failed run still reports."""
     _ledger: Ledger | None = field(default=None, repr=False)
-    applied: Any = field(default=None, repr=False)
-    """The apply step's running result (``tasks.apply.ApplyResult``), set by the flow."""
+
+    def __post_init__(self) -> None:
+        if self.summary is None:
+            self.summary = RunSummary(self.config.store, self.config.integration, self.run_id)
 
     @property
     def store(self) -> str:

@@ -32,9 +32,9 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron, Interval
 from prefect.states import Cancelled
 
-from flows import FLOWS
 from stockbridge.config.loader import store_files, validate_files
 from stockbridge.config.models import StoreBase
+from stockbridge.integrations import get
 
 TAG = "stockbridge"
 CATCH_UP = "catch-up"
@@ -58,17 +58,27 @@ def build_deployments(paths: Sequence[str | Path]) -> list[RunnerDeployment]:
             prefect_schedule = Interval(schedule.every, timezone=schedule.timezone)
         else:
             prefect_schedule = Cron(schedule.cron, timezone=schedule.timezone)
-        flow = FLOWS[store.integration]  # type: ignore[attr-defined]
+        integration = get(store.integration)  # type: ignore[attr-defined]
+        parameters = {"config_path": str(path.absolute())}
         deployments.append(
-            flow.to_deployment(
+            integration.load_flow().to_deployment(
                 name=store.store,
                 schedules=[prefect_schedule],
                 paused=not store.enabled,
-                parameters={"config_path": str(path.absolute())},
+                parameters=parameters,
                 tags=store_tags(store),
                 description=store.description or f"{store.integration} sync of {store.store}",  # type: ignore[attr-defined]
             )
         )
+        for suffix, flow_path in integration.extra_flows.items():
+            deployments.append(  # run on demand (the UI's Run button), never scheduled
+                integration.load_flow(flow_path).to_deployment(
+                    name=store.store,
+                    parameters=parameters,
+                    tags=[*store_tags(store), suffix],
+                    description=f"{suffix} for {store.store} ({store.integration})",
+                )
+            )
     return deployments
 
 

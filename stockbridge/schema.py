@@ -60,6 +60,7 @@ MOVEMENT_SCHEMA = pa.schema(
         pa.field("amount", QUANTITY_TYPE),
         pa.field("currency", pa.string()),
         pa.field("document_number", pa.string()),
+        pa.field("source_reference", pa.string()),
         pa.field("batch_id", PER_DOCUMENT, nullable=False),
         pa.field("run_id", PER_DOCUMENT, nullable=False),
     ],
@@ -68,10 +69,38 @@ MOVEMENT_SCHEMA = pa.schema(
         "document": b"file name, journal or order id",
         "line": b"1 = first physical line of the document",
         "movement_id": b"<batch_id>:<line>, deterministic from source, document and content",
+        "amount": b"the source's own money figure for the line (a till's revenue), signed",
+        "document_number": b"the source's number for the document (a ticket, an order)",
+        "source_reference": b"the source's code when the stock is kept under another reference",
         "batch_id": b"digest of source, document name and document bytes",
     },
 )
 """One row per stock movement. ``quantity`` is signed: negative leaves the stock."""
+
+HeldStatus = ("held", "applied", "ignored")
+
+HELD_SCHEMA = pa.schema(
+    [
+        pa.field("batch_id", PER_DOCUMENT, nullable=False),
+        pa.field("line", pa.int64(), nullable=False),
+        pa.field("source_reference", pa.string(), nullable=False),
+        pa.field("label", pa.string()),
+        pa.field("quantity", QUANTITY_TYPE, nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("occurred_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("amount", QUANTITY_TYPE),
+        pa.field("currency", pa.string()),
+        pa.field("document_number", pa.string()),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("reference", pa.string()),
+    ],
+    metadata={
+        "quantity": b"in the source's unit (a glass), before any link's ratio",
+        "status": b"held (waiting for a link), applied (moved stock of reference), ignored",
+    },
+)
+"""One row per source line recorded as it came (a till's sale line), whether its movement
+was made (``applied``) or waits for the source code to be linked (``held``)."""
 
 REJECT_SCHEMA = pa.schema(
     [

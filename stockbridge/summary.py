@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
-from stockbridge.formats.interstock import format_quantities
+from stockbridge.movements import format_quantities
 
 FileStatus = Literal["applied", "duplicate", "recovered", "quarantined"]
 
@@ -23,6 +23,20 @@ class FileOutcome:
     archived_to: str | None = None
     error_file: str | None = None
     note: str = ""
+    lines_held: int = 0
+
+
+@dataclass
+class WaitingReference:
+    """A source code whose lines are held until it is linked (a drink to link)."""
+
+    reference: str
+    labels: list[str]
+    quantity: int
+    """Held quantity in thousandths of the source's unit."""
+    amount: int | None = None
+    """The source's money figure for the held lines, thousandths."""
+    lines: int = 0
 
 
 @dataclass
@@ -40,6 +54,12 @@ class RunSummary:
     export_rows: int = 0
     negative: dict[str, int] = field(default_factory=dict)
     """Articles whose available stock is below zero, in thousandths."""
+    waiting: list[WaitingReference] = field(default_factory=list)
+    """Every source code with held lines after the run (not only this run's)."""
+    waiting_word: str = "reference(s) to link"
+    export_word: str = "article(s)"
+    notes: list[str] = field(default_factory=list)
+    """Integration-specific lines for the rendered summary."""
 
     def count(self, status: FileStatus) -> int:
         return sum(1 for f in self.files if f.status == status)
@@ -52,6 +72,10 @@ class RunSummary:
     def lines_rejected(self) -> int:
         return sum(f.lines_rejected for f in self.files)
 
+    @property
+    def lines_held(self) -> int:
+        return sum(f.lines_held for f in self.files)
+
     def ledger_counts(self) -> dict[str, int]:
         return {
             "files_applied": self.count("applied"),
@@ -60,6 +84,7 @@ class RunSummary:
             "lines_applied": self.lines_applied,
             "lines_rejected": self.lines_rejected,
             "negative_references": len(self.negative),
+            "lines_held": self.lines_held,
         }
 
     def file_records(self, limit: int | None = None) -> list[dict[str, object]]:
@@ -74,6 +99,10 @@ class RunSummary:
             f"{self.lines_applied} line(s) applied",
             f"{self.lines_rejected} rejected",
         ]
+        if self.lines_held:
+            parts.append(f"{self.lines_held} held")
+        if self.waiting:
+            parts.append(f"{len(self.waiting)} {self.waiting_word}")
         if self.count("duplicate"):
             parts.append(f"{self.count('duplicate')} duplicate file(s) skipped")
         if self.count("quarantined"):
@@ -87,6 +116,8 @@ class RunSummary:
         lines = [self.headline()]
         for f in self.files[:max_files]:
             detail = f"{f.lines_applied} applied, {f.lines_rejected} rejected"
+            if f.lines_held:
+                detail += f", {f.lines_held} held"
             lines.append(f"  {f.status:<11} {f.file}: {detail}")
             if f.archived_to:
                 lines.append(f"              archived to {f.archived_to}")
@@ -113,6 +144,17 @@ class RunSummary:
             )
             more = f" and {len(self.negative) - 10} more" if len(self.negative) > 10 else ""
             lines.append(f"  negative stock on {len(self.negative)} article(s): {shown}{more}")
+        lines.extend(f"  {note}" for note in self.notes)
+        if self.waiting:
+            lines.append(f"  {len(self.waiting)} {self.waiting_word}:")
+            quantities = format_quantities([w.quantity for w in self.waiting[:max_files]])
+            for waiting, quantity in zip(
+                self.waiting[:max_files], quantities.to_pylist(), strict=True
+            ):
+                labels = " / ".join(waiting.labels[:3])
+                lines.append(f"    {waiting.reference:<16} {labels}  ({quantity} waiting)")
         if self.export_path:
-            lines.append(f"  export: {self.export_rows} article(s) written to {self.export_path}")
+            lines.append(
+                f"  export: {self.export_rows} {self.export_word} written to {self.export_path}"
+            )
         return "\n".join(lines)

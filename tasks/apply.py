@@ -1,10 +1,11 @@
-"""Applying movement files to the ledger exactly once, then archiving them.
+"""Applying input files to the ledger exactly once, then archiving them: every integration's.
 
-For each group of files: fetch and hash them, drop the ones the ledger already holds, parse
-the rest in one vectorised pass, and commit documents, movements, rejects and stock deltas
-in one transaction. Only after that commit are error files written and inputs archived;
-both steps are repeatable, so a run killed at any instant is finished by the next one
-(the ledger says "applied, not archived" and the file is archived without applying again).
+For each group of files: fetch and hash them, drop the ones the ledger already holds, map
+the rest with the integration's :class:`~stockbridge.mapping.Mapping` in one vectorised pass,
+and commit documents, movements, held lines, rejects and stock deltas in one transaction.
+Only after that commit are error files written and inputs archived; both steps are
+repeatable, so a run killed at any instant is finished by the next one (the ledger says
+"applied, not archived" and the file is archived without applying again).
 
 Parsing is pure work, so the next group is parsed on helper threads while the current one
 is written: the database and the parsers keep both cores busy. Fetching, the ledger and
@@ -22,18 +23,15 @@ import tempfile
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from stockbridge.context import UNREADABLE_FOLDER, RunContext
-from stockbridge.formats.interstock import Reason, parse_lines, truncate_raw
 from stockbridge.formats.text import (
     UndecodableFile,
     decode,
@@ -45,9 +43,9 @@ from stockbridge.ledger.ledger import Batch, DocumentRecord, NewDocument
 from stockbridge.locations import safe_name
 from stockbridge.locations.base import readable_name
 from stockbridge.logs import NETWORK_RETRIES
-from stockbridge.movements import Document, movement_table
-from stockbridge.schema import MovementKind
-from stockbridge.summary import FileOutcome
+from stockbridge.mapping import Mapping, ParsedFiles
+from stockbridge.movements import Document
+from stockbridge.summary import FileOutcome, RunSummary
 from tasks.collect import Candidate
 from tasks.errorfiles import write_error_file
 
@@ -78,34 +76,27 @@ class Fetched:
         return readable_name(self.name)
 
 
-@dataclass
-class ApplyResult:
-    outcomes: list[FileOutcome] = field(default_factory=list)
-    reasons: Counter[str] = field(default_factory=Counter)
-
-
 def batch_id_of(name: str, digest: str) -> str:
     """Same name and same bytes: the same document, whichever folder it arrived in."""
     return hashlib.sha256(f"{name}\0{digest}".encode(errors="surrogateescape")).hexdigest()[:32]
 
 
-@task(name="apply movement files", cache_policy=NO_CACHE, **NETWORK_RETRIES)
-def apply_files(
-    ctx: RunContext, known_references: pa.Array, candidates: list[Candidate]
-) -> ApplyResult:
-    result = ctx.applied  # kept on the context: a retried attempt adds to the first one's
+@task(name="apply input files", cache_policy=NO_CACHE, **NETWORK_RETRIES)
+def apply_files(ctx: RunContext, mapping: Mapping, candidates: list[Candidate]) -> RunSummary:
+    """Apply ``candidates`` with ``mapping``; each file's outcome goes into ``ctx.summary``
+    as soon as it is archived, so a run that fails half way still reports (and records in
+    its history) what it did apply, and a retried attempt adds to the first one's."""
+    result = ctx.summary
     groups = plan_groups(candidates, ctx.config.batch.max_files, ctx.config.batch.chunk_bytes)
     parser = ThreadPoolExecutor(PARSERS, thread_name_prefix="parse-ahead")
     try:
-        upcoming = _read_ahead(ctx, parser, known_references, next(groups, None), [])
+        upcoming = _read_ahead(ctx, parser, mapping, next(groups, None), [])
         while upcoming is not None:
             current = upcoming
             try:
-                upcoming = _read_ahead(
-                    ctx, parser, known_references, next(groups, None), current.new
-                )
+                upcoming = _read_ahead(ctx, parser, mapping, next(groups, None), current.new)
             finally:  # even when the group ahead cannot be read: it never holds this one up
-                _apply_group(ctx, known_references, current, result, parser)
+                _apply_group(ctx, mapping, current, result, parser)
     finally:
         parser.shutdown(wait=True, cancel_futures=True)
     _complete_interrupted_archiving(ctx, result)
@@ -138,35 +129,10 @@ class Upcoming:
     it streams)."""
 
 
-@dataclass(frozen=True)
-class ParsedFiles:
-    """What parsing a group's lines gave: movements to add, rejected lines and why."""
-
-    movements: pa.Table
-    reject_batch_ids: pa.Array
-    reject_lines: pa.Array
-    reject_raw: pa.Array
-    reject_reasons: pa.Array
-
-    def record(self, batch: Batch, reasons: Counter[str]) -> None:
-        batch.add_movements(self.movements)
-        if len(self.reject_lines) == 0:
-            return
-        batch.add_rejects(
-            self.reject_batch_ids, self.reject_lines, self.reject_raw, self.reject_reasons
-        )
-        reasons.update(
-            {
-                item["values"]: item["counts"]
-                for item in pc.value_counts(self.reject_reasons).to_pylist()
-            }
-        )
-
-
 def _read_ahead(
     ctx: RunContext,
     parser: ThreadPoolExecutor,
-    known_references: pa.Array,
+    mapping: Mapping,
     group: list[Candidate] | None,
     claimed: list[str],
 ) -> Upcoming | None:
@@ -181,7 +147,7 @@ def _read_ahead(
     new = _new_ids(fetched, seen, claimed)
     sorted_out = _sort_out(fetched, seen, new)
     parts = [
-        parser.submit(_parse_in_memory, ctx, known_references, part).result
+        parser.submit(_map_in_memory, ctx, mapping, part).result
         for part in _parts(sorted_out.fresh)
     ]
     return Upcoming(fetched, new, sorted_out, parts)
@@ -235,7 +201,7 @@ def _parts(fresh: list[Fetched]) -> list[list[Fetched]]:
     return parts
 
 
-def _complete_interrupted_archiving(ctx: RunContext, result: ApplyResult) -> None:
+def _complete_interrupted_archiving(ctx: RunContext, result: RunSummary) -> None:
     """Record the archiving of files a killed run moved but could not mark as archived.
 
     A run killed after moving some of a group's files and before recording it leaves their
@@ -262,7 +228,7 @@ def _complete_interrupted_archiving(ctx: RunContext, result: ApplyResult) -> Non
             )
         outcome.archived_to = source.move_to(record.document, target, moved_as)  # already done
         archived[record.batch_id] = (outcome.archived_to, outcome.error_file)
-        result.outcomes.append(outcome)
+        result.files.append(outcome)
     ctx.ledger.mark_archived(ctx.store, archived)
 
 
@@ -290,9 +256,9 @@ def plan_groups(
 
 def _apply_group(
     ctx: RunContext,
-    known_references: pa.Array,
+    mapping: Mapping,
     group: Upcoming,
-    result: ApplyResult,
+    result: RunSummary,
     parser: ThreadPoolExecutor,
 ) -> None:
     fetched = group.fetched
@@ -308,13 +274,12 @@ def _apply_group(
     else:
         group.parts = []  # the stale parse is not kept alive beside the new one
         sorted_out = _sort_out(fetched, seen, new)
-        parts = [
-            partial(_parse_in_memory, ctx, known_references, part)
-            for part in _parts(sorted_out.fresh)
-        ]
+        parts = [partial(_map_in_memory, ctx, mapping, part) for part in _parts(sorted_out.fresh)]
     fresh, unreadable, finish = sorted_out.fresh, sorted_out.unreadable, sorted_out.finish
 
     counts: dict[str, list[int]] = {}
+    held: dict[str, int] = {}
+    notes: dict[str, str] = {}
     document_ids: dict[str, int] = {}
     if fresh or unreadable:
         with ctx.ledger.batch(ctx.store, ctx.integration, ctx.run_id) as batch:
@@ -324,17 +289,26 @@ def _apply_group(
             )
             if parts:
                 while parts:  # each part's parse is let go once it is in the batch
-                    parts.pop(0)().record(batch, result.reasons)
+                    parts.pop(0)().record(batch, result.reject_reasons)
             elif fresh:
                 if len(fresh) != 1 or fresh[0].spooled is None:
                     raise RuntimeError("a large file is always applied in a batch of its own")
-                _stream_large(ctx, batch, known_references, fresh[0], result.reasons, parser)
+                _stream_large(ctx, batch, mapping, fresh[0], result.reject_reasons, parser)
             counts = {b: list(c) for b, c in batch.counts.items()}
+            held, notes = dict(batch.held), dict(batch.notes)
 
     archived: dict[str, tuple[str, str | None]] = {}
     for item in fresh:
         applied, rejected = counts.get(item.batch_id, [0, 0])
-        outcome = FileOutcome(item.shown, _location(ctx, item), "applied", applied, rejected)
+        outcome = FileOutcome(
+            item.shown,
+            _location(ctx, item),
+            "applied",
+            applied,
+            rejected,
+            lines_held=held.get(item.batch_id, 0),
+            note=notes.get(item.batch_id, ""),
+        )
         if rejected:
             outcome.error_file = write_error_file(
                 ctx,
@@ -343,7 +317,7 @@ def _apply_group(
                 rejects=ctx.ledger.rejects_of(document_ids[item.batch_id]),
             )
         _archive(ctx, item, outcome, archived)
-        result.outcomes.append(outcome)
+        result.files.append(outcome)
     for item, why in unreadable:
         outcome = FileOutcome(item.shown, _location(ctx, item), "quarantined", note=why)
         outcome.error_file = write_error_file(
@@ -351,7 +325,7 @@ def _apply_group(
         )
         target = ctx.archive_for(item.candidate.location).child(UNREADABLE_FOLDER)
         outcome.archived_to = _move(ctx, item, target)
-        result.outcomes.append(outcome)
+        result.files.append(outcome)
     for item, record in finish:
         if record is not None and record.status == "applied":
             outcome = FileOutcome(
@@ -374,7 +348,7 @@ def _apply_group(
             if record is not None and record.status == "quarantined":
                 target = target.child(UNREADABLE_FOLDER)
             outcome.archived_to = _move(ctx, item, target)
-        result.outcomes.append(outcome)
+        result.files.append(outcome)
     ctx.ledger.mark_archived(ctx.store, archived)
     for item in fetched:
         if item.spooled is not None:
@@ -501,61 +475,43 @@ def _documents(ctx: RunContext, items: list[Fetched]) -> list[Document]:
     ]
 
 
-def _parse_in_memory(
-    ctx: RunContext, known_references: pa.Array, items: list[Fetched]
-) -> ParsedFiles:
-    """Many small files: one concatenated buffer, one vectorised parse."""
+def _map_in_memory(ctx: RunContext, mapping: Mapping, items: list[Fetched]) -> ParsedFiles:
     texts = []
     for item in items:
         assert item.data is not None
-        text = item.data
-        if text and not text.endswith(b"\n"):
-            text += b"\n"
-        texts.append(text)
-    line_counts = np.array([line_count(t) for t in texts], dtype=np.int64)
-    document_index = np.repeat(np.arange(len(items)), line_counts)
-    starts = np.repeat(np.cumsum(line_counts) - line_counts, line_counts)
-    line_numbers = np.arange(int(line_counts.sum()), dtype=np.int64) - starts + 1
-    return _parse_lines(
-        ctx,
-        known_references,
-        split_lines(b"".join(texts)),
-        document_index,
-        line_numbers,
-        _documents(ctx, items),
-    )
+        texts.append(item.data)
+    return mapping.map_files(texts, _documents(ctx, items))
 
 
 def _stream_large(
     ctx: RunContext,
     batch: Batch,
-    known_references: pa.Array,
+    mapping: Mapping,
     item: Fetched,
     reasons: Counter[str],
     parser: ThreadPoolExecutor,
 ) -> None:
-    """One large file, parsed chunk by chunk inside the same open transaction.
+    """One large file, mapped chunk by chunk inside the same open transaction.
 
-    The helper threads parse the next chunks while this one is added; at most
-    :data:`PARSERS` + 1 chunks are in memory at once.
+    The helper threads map the next chunks while this one is added; at most
+    :data:`PARSERS` + 1 chunks are in memory at once. A format whose lines do not stand
+    alone (a header names the columns) is mapped whole instead.
     """
     assert item.spooled is not None
     documents = _documents(ctx, [item])
-    first_line = 1
-    parsing: deque[Future[ParsedFiles]] = deque()
     with open(item.spooled, "rb") as handle:
-        if item.encoding == "utf-16":
-            chunks: Iterator[bytes] = iter([decode(handle.read()).utf8])
-        else:
-            chunks = iter_chunks(handle, ctx.config.batch.chunk_bytes)
-        for number, chunk in enumerate(chunks):
+        if item.encoding == "utf-16" or not mapping.streams_lines:
+            text = decode(handle.read()).utf8
+            mapping.map_files([text], documents).record(batch, reasons)
+            return
+        first_line = 1
+        parsing: deque[Future[ParsedFiles]] = deque()
+        for number, chunk in enumerate(iter_chunks(handle, ctx.config.batch.chunk_bytes)):
             if item.encoding == "cp1252":
                 chunk = chunk.decode("cp1252").encode("utf-8")
             elif number == 0 and chunk.startswith(codecs.BOM_UTF8):
                 chunk = chunk[len(codecs.BOM_UTF8) :]
-            parsing.append(
-                parser.submit(_parse_chunk, ctx, known_references, chunk, first_line, documents)
-            )
+            parsing.append(parser.submit(_map_chunk, mapping, chunk, first_line, documents))
             first_line += line_count(chunk)
             if len(parsing) > PARSERS:
                 parsing.popleft().result().record(batch, reasons)
@@ -563,66 +519,15 @@ def _stream_large(
             parsing.popleft().result().record(batch, reasons)
 
 
-def _parse_chunk(
-    ctx: RunContext,
-    known_references: pa.Array,
-    chunk: bytes,
-    first_line: int,
-    documents: list[Document],
+def _map_chunk(
+    mapping: Mapping, chunk: bytes, first_line: int, documents: list[Document]
 ) -> ParsedFiles:
     """A piece of one large file whose first line is number ``first_line``."""
     lines = split_lines(chunk)
     count = len(lines)
-    return _parse_lines(
-        ctx,
-        known_references,
+    return mapping.map_lines(
         lines,
         np.zeros(count, dtype=np.int64),
         np.arange(first_line, first_line + count, dtype=np.int64),
         documents,
-    )
-
-
-def _parse_lines(
-    ctx: RunContext,
-    known_references: pa.Array,
-    lines: pa.Array,
-    document_index: np.ndarray,
-    line_numbers: np.ndarray,
-    documents: list[Document],
-) -> ParsedFiles:
-    """Canonical movements for the lines that apply, and every other line with its reason."""
-    parsed = parse_lines(lines)
-    known = pc.is_in(parsed.references, value_set=known_references).to_numpy(zero_copy_only=False)
-    applied = parsed.valid[known]
-    unknown = parsed.valid[~known]
-
-    quantities = parsed.quantities[known]
-    kinds = pc.if_else(
-        pa.array(quantities < 0), MovementKind.SALE.value, MovementKind.RECEIPT.value
-    )
-    movements = movement_table(
-        store=ctx.store,
-        run_id=ctx.run_id,
-        references=parsed.references.filter(pa.array(known)),
-        quantities=quantities,
-        kinds=kinds,
-        lines=line_numbers[applied],
-        documents=documents,
-        document_index=document_index[applied],
-    )
-
-    rejected = np.concatenate([parsed.rejected, unknown])
-    unknown_raw = truncate_raw(
-        pc.utf8_rtrim(pc.take(lines, pa.array(unknown, pa.int64())), characters="\r")
-    )
-    batch_ids = pa.array([d.batch_id for d in documents], pa.string())
-    return ParsedFiles(
-        movements,
-        reject_batch_ids=pc.take(batch_ids, pa.array(document_index[rejected], pa.int64())),
-        reject_lines=pa.array(line_numbers[rejected], pa.int64()),
-        reject_raw=pa.concat_arrays([parsed.raw, unknown_raw]),
-        reject_reasons=pa.concat_arrays(
-            [parsed.reasons, pa.array([Reason.UNKNOWN_REFERENCE] * unknown.size, pa.string())]
-        ),
     )

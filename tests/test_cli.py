@@ -136,7 +136,7 @@ def test_run_is_skipped_with_exit_75_while_the_store_is_busy(cli, make_store, sq
     store = yaml.safe_load(path.read_text())["store"]
     ledger = Ledger.open(sqlite_url)
     try:
-        with ledger.lock(store):
+        with ledger.lock(store, "interstock"):
             done = cli("run", str(path))
     finally:
         ledger.close()

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select, update
 
 from flows.interstock import interstock
-from stockbridge.formats.interstock import Reason
+from stockbridge.integrations.interstock.format import Reason
 from stockbridge.ledger.tables import documents, movements
 from stockbridge.summary import RunSummary
 from tests.interstock_store import Store, new_store, outcomes, rewrite
@@ -465,7 +465,7 @@ def test_a_run_is_skipped_while_another_holds_the_store(store):
     shop.drop("sales.txt", b"8880000000116\t-1\n")
     ledger = shop.ledger()
     try:
-        with ledger.lock(shop.name):
+        with ledger.lock(shop.name, "interstock"):
             summary = shop.run()
     finally:
         ledger.close()

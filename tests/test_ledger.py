@@ -142,7 +142,7 @@ def test_a_batch_commits_documents_movements_rejects_and_stock_together(ledger, 
         {"line": 2, "raw": "9\t1", "reason": "unknown reference"},
         {"line": 7, "raw": "y", "reason": "missing quantity"},
     ]
-    assert ledger.cursor(store, "catalogue_digest") == "abc"
+    assert ledger.cursor(store, "interstock", "catalogue_digest") == "abc"
     assert count(ledger, movements, store) == 3
 
 
@@ -186,15 +186,19 @@ def test_store_lock_excludes_a_second_holder_and_is_released(ledger_url, store):
     # Two ledgers = two engines, as two processes would have.
     first, second = Ledger.open(ledger_url), Ledger.open(ledger_url)
     try:
-        with first.lock(store):
-            with pytest.raises(StoreBusyError, match=store), second.lock(store):
+        with first.lock(store, "interstock"):
+            with pytest.raises(StoreBusyError, match=store), second.lock(store, "interstock"):
                 pytest.fail("the second holder got the lock")
-            with second.lock(f"{store}-other"):  # other stores are not blocked
+            with second.lock(f"{store}-other", "interstock"):  # other stores are not blocked
                 pass
         # Released: now the second holds it and the first is turned away.
-        with second.lock(store), pytest.raises(StoreBusyError), first.lock(store):
+        with (
+            second.lock(store, "interstock"),
+            pytest.raises(StoreBusyError),
+            first.lock(store, "interstock"),
+        ):
             pass
-        with first.lock(store):
+        with first.lock(store, "interstock"):
             pass
     finally:
         first.close()
@@ -204,9 +208,9 @@ def test_store_lock_excludes_a_second_holder_and_is_released(ledger_url, store):
 def test_store_lock_is_released_when_the_body_raises(ledger_url, store):
     first, second = Ledger.open(ledger_url), Ledger.open(ledger_url)
     try:
-        with pytest.raises(ValueError), first.lock(store):
+        with pytest.raises(ValueError), first.lock(store, "interstock"):
             raise ValueError("boom")
-        with second.lock(store):
+        with second.lock(store, "interstock"):
             pass
     finally:
         first.close()

@@ -70,11 +70,13 @@ def _alembic(engine: sa.Engine, action, revision: str) -> None:
 def _contents(engine: sa.Engine) -> dict[str, list[tuple]]:
     """Every row, in the columns revision 0002 has."""
     older_documents = [c for c in documents.c if c.name != "occurred_at"]
+    newer = ("source_reference", "origin_document_id", "origin_line")  # revision 0005's
+    older_movements = [c for c in movements.c if c.name not in newer]
     with engine.connect() as connection:
         return {
             "stock": sorted(connection.execute(select(stock)).all()),
             "documents": sorted(connection.execute(select(*older_documents)).all()),
-            "movements": sorted(connection.execute(select(movements)).all()),
+            "movements": sorted(connection.execute(select(*older_movements)).all()),
         }
 
 

@@ -15,17 +15,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stockbridge.formats.interstock import (
+from stockbridge.formats.text import UndecodableFile, decode, line_count, split_lines
+from stockbridge.integrations.interstock.format import (
     _PLAIN_LINE,
     INTEGER_DIGITS_MAX,
     REFERENCE_MAX_LENGTH,
     ParsedLines,
     Reason,
     _parse_slowly,
-    format_quantities,
     parse_lines,
 )
-from stockbridge.formats.text import UndecodableFile, decode, line_count, split_lines
+from stockbridge.movements import format_quantities
 
 
 def parse(data: bytes):

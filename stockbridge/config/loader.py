@@ -16,11 +16,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from stockbridge.config.models import INTEGRATIONS, InterStockConfig, StoreBase
+from stockbridge.config.models import StoreBase
 from stockbridge.errors import ConfigError
-
-MODELS: dict[str, type[StoreBase]] = {"interstock": InterStockConfig}
-assert set(MODELS) == set(INTEGRATIONS)
+from stockbridge.integrations import integrations
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _URL_PASSWORD = re.compile(r"(://[^/:@]*):[^/]*@")
@@ -169,9 +167,10 @@ def _substitute(
 
 def _validate(path: Path, data: dict[str, Any]) -> StoreBase:
     integration = data.get("integration")
-    model = MODELS.get(integration) if isinstance(integration, str) else None
+    models = {name: i.config for name, i in integrations().items()}
+    model = models.get(integration) if isinstance(integration, str) else None
     if model is None:
-        known = ", ".join(MODELS)
+        known = ", ".join(models)
         message = (
             "is missing; say which integration this store uses"
             if integration is None

@@ -1,14 +1,15 @@
 """Typed store files: one YAML file per store and integration.
 
 Every model forbids unknown keys, so a typo is an error that names the key instead of a
-setting silently ignored. Each integration adds its own model to :data:`StoreConfig`.
+setting silently ignored. The shared parts live here; each integration's own model lives in
+its package (``stockbridge/integrations/NAME/config.py``) and is listed in the registry.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -87,11 +88,15 @@ class Schedule(Strict):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, name: str) -> str:
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise ValueError(f"unknown time zone '{name}'; use a name like Europe/Paris") from None
-        return name
+        return known_timezone(name)
+
+
+def known_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown time zone '{name}'; use a name like Europe/Paris") from None
+    return name
 
 
 def _cron_is_valid(cron: str) -> bool:
@@ -139,7 +144,15 @@ class StoreBase(Strict):
     ledger: str | None = Field(
         default=None, description="SQLAlchemy URL; default: SQLite in the work folder"
     )
+    timezone: str = Field(
+        default="UTC", description="the store's time zone: its local times and daily logs"
+    )
     enabled: bool = True
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_store_timezone(cls, name: str) -> str:
+        return known_timezone(name)
 
     @field_validator("store", mode="before")
     @classmethod
@@ -152,29 +165,19 @@ class StoreBase(Strict):
         return value
 
 
-class InterStockConfig(StoreBase):
-    """InterStock: movement files in, the full article file out (MISSION system 1)."""
+class FileIntake(StoreBase):
+    """The keys of every integration that takes files from folders (InterStock's movement
+    files, a till's journals): where they arrive, where they go, when they count as written.
+    The shared applier (``tasks.apply``) reads exactly these."""
 
-    integration: Literal["interstock"]
-    catalogue: Location = Field(description="the till's article file: reference<TAB>quantity")
     imports: Annotated[list[Location], BeforeValidator(_as_list)] = Field(
-        alias="import", min_length=1, description="folders scanned for movement files"
+        alias="import", min_length=1, description="folders scanned for input files"
     )
-    export: Location = Field(description="full article file, rewritten after each run")
     errors: Location = Field(description="folder for one error file per input with problems")
     archive: Location | None = Field(
         default=None, description="folder for applied files; default: archive/ in the import"
     )
     settle: Settling = Settling()
     batch: Batching = Batching()
-    negative_stock: Literal["zero", "keep"] = Field(
-        default="zero", description="export a negative stock as 0 (zero) or as it is (keep)"
-    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-StoreConfig = Annotated[InterStockConfig, Field(discriminator="integration")]
-"""Every integration's store model; grows as integrations are added."""
-
-INTEGRATIONS = ("interstock",)

@@ -30,7 +30,14 @@ from stockbridge.ledger.database import (
     safe_url,
     store_lock,
 )
-from stockbridge.ledger.tables import cursors, documents, movements, rejects, runs, stock
+from stockbridge.ledger.tables import (
+    cursors,
+    documents,
+    movements,
+    rejects,
+    runs,
+    stock,
+)
 from stockbridge.movements import decimal_to_quantities
 from stockbridge.schema import MovementKind
 
@@ -113,8 +120,12 @@ class Ledger:
         self.engine.dispose()
 
     @contextmanager
-    def lock(self, store: str) -> Iterator[None]:
-        with store_lock(self.engine, store):
+    def lock(self, store: str, integration: str) -> Iterator[None]:
+        """One run (or command) of a store's integration at a time; other integrations of
+        the same store keep their own lock (InterStock's name stays the store id alone, so a
+        ledger shared with an older stockbridge still excludes it)."""
+        name = store if integration == "interstock" else f"{store}.{integration}"
+        with store_lock(self.engine, name):
             yield
 
     @contextmanager
@@ -249,15 +260,30 @@ class Ledger:
 
     # -- cursors --------------------------------------------------------------------------
 
-    def cursor(self, store: str, name: str) -> str | None:
+    def cursor(self, store: str, integration: str, name: str) -> str | None:
         with self._connect(write=False) as connection:
             return connection.execute(
-                select(cursors.c.value).where(cursors.c.store == store, cursors.c.name == name)
+                select(cursors.c.value).where(
+                    cursors.c.store == store,
+                    cursors.c.integration == integration,
+                    cursors.c.name == name,
+                )
             ).scalar()
 
-    def set_cursor(self, store: str, name: str, value: str) -> None:
+    def set_cursor(self, store: str, integration: str, name: str, value: str) -> None:
         with self._connect(write=True) as connection:
-            _upsert_cursor(connection, store, name, value)
+            _upsert_cursor(connection, store, integration, name, value)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A plain write transaction, for an integration's own tables (links, items)."""
+        with self._connect(write=True) as connection:
+            yield connection
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        with self._connect(write=False) as connection:
+            yield connection
 
     # -- runs and history -----------------------------------------------------------------
 
@@ -277,6 +303,7 @@ class Ledger:
                     lines_applied=0,
                     lines_rejected=0,
                     negative_references=0,
+                    lines_held=0,
                 )
             )
 
@@ -314,6 +341,7 @@ class Ledger:
             return [dict(row._mapping) for row in connection.execute(query)]
 
     def movements_of(self, store: str, reference: str, limit: int = 50) -> list[dict[str, Any]]:
+        origin = documents.alias("origin")
         query = (
             select(
                 func.coalesce(
@@ -322,12 +350,16 @@ class Ledger:
                 movements.c.quantity,
                 movements.c.kind,
                 movements.c.line,
+                movements.c.source_reference,
+                movements.c.origin_line,
+                origin.c.document.label("origin_document"),
                 documents.c.document,
                 documents.c.source,
                 documents.c.run_id,
                 documents.c.applied_at,
             )
             .join(documents, documents.c.id == movements.c.document_id)
+            .outerjoin(origin, origin.c.id == movements.c.origin_document_id)
             .where(movements.c.store == store, movements.c.reference == reference)
             .order_by(documents.c.applied_at.desc(), documents.c.id.desc(), movements.c.line.desc())
             .limit(limit)
@@ -353,11 +385,18 @@ class Batch:
     _deltas: list[pa.Table] = field(default_factory=list)
     _times: dict[int, datetime] = field(default_factory=dict)
     _pending: list[pa.Table] = field(default_factory=list)
+    held: dict[str, int] = field(default_factory=dict)
+    """Lines held so far (recorded, waiting for a link), per batch id."""
+    notes: dict[str, str] = field(default_factory=dict)
+    """What a mapping wants said of a document (lines it left out and why), per batch id."""
 
     @property
     def counts(self) -> dict[str, list[int]]:
         """Lines applied and rejected so far, per batch id."""
         return self._counts
+
+    def document_id(self, batch_id: str) -> int:
+        return self._ids[batch_id]
 
     def add_documents(self, new: list[NewDocument]) -> dict[str, int]:
         """Insert document rows; returns their ledger ids by batch id."""
@@ -422,9 +461,12 @@ class Batch:
             rows = rows.append_column(
                 "amount", pa.array(decimal_to_quantities(amount), pa.int64(), mask=mask)
             )
-        for optional in ("currency", "document_number"):
+        for optional in ("currency", "document_number", "source_reference"):
             if table.column(optional).null_count < len(table):
                 rows = rows.append_column(optional, table.column(optional))
+        for origin in ("origin_document_id", "origin_line"):  # the ledger's own, not canonical
+            if origin in table.column_names:
+                rows = rows.append_column(origin, table.column(origin))
         self._pending.append(rows)
         if sum(pending.num_rows for pending in self._pending) >= MOVEMENTS_PER_WRITE:
             self._write_movements()
@@ -448,9 +490,39 @@ class Batch:
         for item in pc.value_counts(batch_ids).to_pylist():
             self._counts[item["values"]][1] += item["counts"]
 
+    def add_held(self, table: pa.Table) -> None:
+        """Record source lines as they came (``stockbridge.schema.HELD_SCHEMA``): those
+        waiting for a link, and those whose movement was made, for the source's own view
+        (a till's sales and revenue)."""
+        if table.num_rows == 0:
+            return
+        document_ids = self._document_ids(table.column("batch_id"))
+        rows = pa.table(
+            {
+                "document_id": pa.array(document_ids, pa.int64()),
+                "line": table.column("line"),
+                "store": pa.repeat(pa.scalar(self.store), table.num_rows),
+                "integration": pa.repeat(pa.scalar(self.integration), table.num_rows),
+                "source_reference": table.column("source_reference"),
+                "label": table.column("label"),
+                "quantity": pa.array(decimal_to_quantities(table.column("quantity")), pa.int64()),
+                "kind": table.column("kind"),
+                "occurred_at": pc.cast(table.column("occurred_at"), pa.timestamp("us")),
+                "amount": _milli_or_null(table.column("amount")),
+                "currency": table.column("currency"),
+                "document_number": table.column("document_number"),
+                "status": table.column("status"),
+                "reference": table.column("reference"),
+            }
+        )
+        bulk.insert_rows(self.connection, "held_lines", rows)
+        waiting = table.filter(pc.equal(table.column("status"), "held")).column("batch_id")
+        for item in pc.value_counts(waiting.combine_chunks().cast(pa.string())).to_pylist():
+            self.held[item["values"]] = self.held.get(item["values"], 0) + item["counts"]
+
     def set_cursor(self, name: str, value: str) -> None:
         """Move a cursor in the same transaction as the movements it accounts for."""
-        _upsert_cursor(self.connection, self.store, name, value)
+        _upsert_cursor(self.connection, self.store, self.integration, name, value)
 
     def _write_movements(self) -> None:
         """Write what :meth:`add_movements` collected, sorted by reference.
@@ -614,13 +686,21 @@ def _stock_deltas(rows: pa.Table, order: pa.Array, sorted_keys: np.ndarray) -> p
     )
 
 
-def _upsert_cursor(connection: Connection, store: str, name: str, value: str) -> None:
+def _milli_or_null(values: pa.ChunkedArray) -> pa.Array:
+    mask = pc.is_null(values).to_numpy(zero_copy_only=False)
+    return pa.array(decimal_to_quantities(values.fill_null(0)), pa.int64(), mask=mask)
+
+
+def _upsert_cursor(
+    connection: Connection, store: str, integration: str, name: str, value: str
+) -> None:
+    where = (cursors.c.store == store, cursors.c.integration == integration, cursors.c.name == name)
     updated = connection.execute(
-        update(cursors)
-        .where(cursors.c.store == store, cursors.c.name == name)
-        .values(value=value, updated_at=utc_now())
+        update(cursors).where(*where).values(value=value, updated_at=utc_now())
     )
     if updated.rowcount == 0:
         connection.execute(
-            cursors.insert().values(store=store, name=name, value=value, updated_at=utc_now())
+            cursors.insert().values(
+                store=store, integration=integration, name=name, value=value, updated_at=utc_now()
+            )
         )

@@ -78,6 +78,9 @@ movements = Table(
     Column("amount", BigInteger),
     Column("currency", String(3)),
     Column("document_number", String(64)),
+    Column("source_reference", String(64)),
+    Column("origin_document_id", Integer),
+    Column("origin_line", Integer),
     PrimaryKeyConstraint("store", "reference", "document_id", "line"),
     sqlite_with_rowid=False,
 )
@@ -85,7 +88,10 @@ movements = Table(
 
 Keyed in article order, the order it is read in (migration 0003 says why). ``occurred_at``
 is NULL when it is the document's own time (a file's, for InterStock): one value per file
-instead of one per line, a third of the table's size.
+instead of one per line, a third of the table's size. ``source_reference`` is the code the
+source used when the stock is kept under another reference (a till code linked to a cellar
+item); ``origin_*`` name the input line a later command applied (or reversed) under a
+document of its own, such as linking that till code.
 """
 
 rejects = Table(
@@ -112,6 +118,7 @@ runs = Table(
     Column("lines_applied", Integer, nullable=False, default=0),
     Column("lines_rejected", Integer, nullable=False, default=0),
     Column("negative_references", Integer, nullable=False, default=0),
+    Column("lines_held", Integer, nullable=False, default=0),
     Column("message", Text),
     Index("ix_runs_store_started", "store", "started_at"),
 )
@@ -120,8 +127,65 @@ cursors = Table(
     "cursors",
     metadata,
     Column("store", String(64), primary_key=True),
+    Column("integration", String(32), primary_key=True),
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_at", DateTime, nullable=False),
 )
-"""Where an incremental source stopped (last order number, catalogue digest, ...)."""
+"""Where an incremental source stopped (last order number, catalogue digest, ...), per
+store and integration: two integrations of one store never move each other's cursor."""
+
+held_lines = Table(
+    "held_lines",
+    metadata,
+    Column("document_id", Integer, primary_key=True),
+    Column("line", Integer, primary_key=True),
+    Column("store", String(64), nullable=False),
+    Column("integration", String(32), nullable=False),
+    Column("source_reference", String(64), nullable=False),
+    Column("label", String(255)),
+    Column("quantity", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("occurred_at", DateTime),
+    Column("amount", BigInteger),
+    Column("currency", String(3)),
+    Column("document_number", String(64)),
+    Column("status", String(16), nullable=False),
+    Column("reference", String(64)),
+    Index("ix_held_lines_store_code", "store", "source_reference", "status"),
+)
+"""Input lines as the source wrote them (a till's sale lines: code, label, ticket, amount),
+in the source's own quantity. ``status`` is ``held`` (no link yet: waiting), ``applied``
+(its movement is in the ledger, under ``reference``) or ``ignored`` (not stock)."""
+
+links = Table(
+    "links",
+    metadata,
+    Column("store", String(64), primary_key=True),
+    Column("source_reference", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("reference", String(64)),
+    Column("per", Integer, nullable=False, default=1),
+    Column("units_applied", BigInteger, nullable=False, default=0),
+    Column("answer", String(16), nullable=False),
+    Column("document_id", Integer, nullable=False),
+    Column("linked_at", DateTime, nullable=False),
+)
+"""Which stock reference a source code stands for. ``per`` source units make one stock
+unit (6 glasses a bottle); ``units_applied`` is the running total of source units applied
+through the link, from which each movement's exact share of a stock unit is derived."""
+
+items = Table(
+    "items",
+    metadata,
+    Column("store", String(64), primary_key=True),
+    Column("reference", String(64), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("vintage", Integer),
+    Column("volume", String(16)),
+    Column("attributes", Text),
+    Column("origin", String(16), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+"""What is known of a stock reference besides its level: a cellar item's name and vintage.
+``origin`` is ``catalogue`` or the answer that created it (``almost``, ``no``)."""

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from stockbridge.formats.interstock import (
+from stockbridge.integrations.interstock.format import (
     INTEGER_DIGITS_MAX,
     LINE_MAX_LENGTH,
     REFERENCE_MAX_LENGTH,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from stockbridge.formats.interstock import LINE_MAX_LENGTH, Reason, parse_lines
 from stockbridge.formats.text import UndecodableFile, decode, split_lines
+from stockbridge.integrations.interstock.format import LINE_MAX_LENGTH, Reason, parse_lines
 from stockbridge.schema import REJECT_RAW_LIMIT
 
 VALID = "valid"
@@ -263,7 +263,7 @@ def test_a_million_blank_lines_are_quick_and_leave_nothing():
 HUGE_LINE_SCRIPT = textwrap.dedent(
     """
     import json, sys
-    from stockbridge.formats.interstock import parse_lines
+    from stockbridge.integrations.interstock.format import parse_lines
     from stockbridge.formats.text import iter_chunks, split_lines
 
     lines, valid, rejected, biggest = 0, [], [], 0

@@ -15,13 +15,17 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stockbridge.formats.interstock import LINE_MAX_LENGTH, REFERENCE_MAX_LENGTH, parse_lines
 from stockbridge.formats.text import (
     LONG_LINE_BYTES,
     UndecodableFile,
     decode,
     iter_chunks,
     split_lines,
+)
+from stockbridge.integrations.interstock.format import (
+    LINE_MAX_LENGTH,
+    REFERENCE_MAX_LENGTH,
+    parse_lines,
 )
 from tests.hostile.oracle import BLANK, expected, expected_raw, outcomes, physical_lines
 

@@ -11,9 +11,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from stockbridge.context import RunContext
-from stockbridge.formats.interstock import format_quantities
 from stockbridge.formats.text import joined
 from stockbridge.logs import NETWORK_RETRIES
+from stockbridge.movements import format_quantities
 
 
 @dataclass(frozen=True)

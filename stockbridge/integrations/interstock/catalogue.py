@@ -19,8 +19,8 @@ from prefect.cache_policies import NO_CACHE
 
 from stockbridge.context import RunContext
 from stockbridge.errors import LocationError, StockbridgeError
-from stockbridge.formats.interstock import parse_lines
 from stockbridge.formats.text import UndecodableFile, decode, split_lines
+from stockbridge.integrations.interstock.format import parse_lines
 from stockbridge.ledger.ledger import NewDocument
 from stockbridge.movements import Document, movement_table
 from stockbridge.schema import MovementKind
@@ -81,7 +81,7 @@ def sync_catalogue(ctx: RunContext) -> Catalogue:
 
     digest = hashlib.sha256(data).hexdigest()
     new_articles = 0
-    if ctx.ledger.cursor(ctx.store, CATALOGUE_CURSOR) != digest:
+    if ctx.ledger.cursor(ctx.store, ctx.integration, CATALOGUE_CURSOR) != digest:
         new_articles = _open_new_articles(ctx, name, digest, references, quantities, lines)
     return Catalogue(references, new_articles, int(parsed.rejected.size + duplicates))
 

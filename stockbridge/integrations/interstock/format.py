@@ -248,21 +248,3 @@ def _first_reason(conditions: list[tuple[pa.Array, str]], size: int) -> pa.Array
     for condition, reason in reversed(conditions):
         result = pc.if_else(pc.fill_null(condition, False), reason, result)
     return result
-
-
-def format_quantities(milli: np.ndarray) -> pa.Array:
-    """Thousandths to text: ``5``, ``-2``, ``0.5``, ``1.25`` (``.`` mark, no trailing zeros)."""
-    milli = np.asarray(milli, dtype=np.int64)
-    if not (milli % MILLI).any():
-        return pa.array(milli // MILLI).cast(pa.string())
-    sign = np.where(milli < 0, "-", "")
-    magnitude = np.abs(milli)
-    whole = pa.array(magnitude // MILLI).cast(pa.string())
-    fraction = pa.array(magnitude % MILLI)
-    fraction_text = pc.utf8_rtrim(
-        pc.utf8_lpad(fraction.cast(pa.string()), QUANTITY_SCALE, "0"), characters="0"
-    )
-    with_mark = pc.if_else(
-        pc.equal(fraction, 0), "", pc.binary_join_element_wise(".", fraction_text, "")
-    )
-    return pc.binary_join_element_wise(pa.array(sign), whole, with_mark, "")
