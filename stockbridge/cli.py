@@ -21,7 +21,13 @@ EXIT_BUSY = 75
 def main(argv: Sequence[str] | None = None) -> int:
     configure_prefect()
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # argparse cannot take an optional positional after options (links almost CODE --vintage
+    # 2019 ITEM): give a lone leftover word to a command that has an ITEM slot still empty.
+    if len(extra) == 1 and not extra[0].startswith("-") and getattr(args, "item", 0) is None:
+        args.item = extra[0]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     from stockbridge.errors import StockbridgeError
 
     try:
@@ -57,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     history = commands.add_parser("history", help="recent runs with their counts")
     history.add_argument("--store", help="only this store")
     history.add_argument("--limit", type=int, default=20)
-    _ledger_options(history)
+    ledger_options(history)
     history.set_defaults(handler=cmd_history)
 
     movements = commands.add_parser(
@@ -66,12 +72,27 @@ def _parser() -> argparse.ArgumentParser:
     movements.add_argument("--store", required=True)
     movements.add_argument("reference")
     movements.add_argument("--limit", type=int, default=50)
-    _ledger_options(movements)
+    ledger_options(movements)
     movements.set_defaults(handler=cmd_movements)
+
+    stock = commands.add_parser("stock", help="a store's current stock, item by item")
+    stock.add_argument("--store", required=True)
+    stock.add_argument("--json", action="store_true", help="print JSON for scripts")
+    ledger_options(stock)
+    stock.set_defaults(handler=cmd_stock)
+
+    schema = commands.add_parser(
+        "schema", help="the JSON Schema of store files (for editors: yaml-language-server)"
+    )
+    schema.set_defaults(handler=cmd_schema)
+
+    from stockbridge.integrations import add_commands
+
+    add_commands(commands)
     return parser
 
 
-def _ledger_options(parser: argparse.ArgumentParser) -> None:
+def ledger_options(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--ledger", help="ledger URL (default: the store file's, or the work one)")
     source.add_argument(
@@ -121,13 +142,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def run_store(path: Path, integration: str):
     """Run the store's flow in this process and return its :class:`RunSummary`."""
-    from flows import FLOWS
     from stockbridge.errors import StockbridgeError
+    from stockbridge.integrations import get
     from stockbridge.logs import install_console_filter
     from stockbridge.summary import RunSummary
 
+    flow = get(integration).load_flow()  # imports Prefect, which sets up its handlers
     install_console_filter()
-    state = FLOWS[integration](config_path=str(path.absolute()), return_state=True)
+    state = flow(config_path=str(path.absolute()), return_state=True)
     try:
         summary = state.result(raise_on_failure=False)
     except Exception:  # the flow failed before it had a summary
@@ -144,7 +166,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    ledger = _open_ledger(args)
+    ledger = open_ledger(args)
     rows = ledger.history(args.store, args.limit)
     if not rows:
         print("no runs recorded yet" + (f" for store {args.store}" if args.store else ""))
@@ -166,9 +188,9 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_movements(args: argparse.Namespace) -> int:
-    from stockbridge.formats.interstock import format_quantities
+    from stockbridge.movements import format_quantities
 
-    ledger = _open_ledger(args)
+    ledger = open_ledger(args)
     rows = ledger.movements_of(args.store, args.reference, args.limit)
     if not rows:
         print(f"no movements for {args.reference} in store {args.store}")
@@ -180,10 +202,95 @@ def cmd_movements(args: argparse.Namespace) -> int:
             f"{row['applied_at']:%Y-%m-%d %H:%M:%S}  {quantity:>9}  {row['kind']:<10}"
             f" {row['document']:<32} {row['line']:>6}  {row['run_id']}"
         )
+        if row["source_reference"] or row["origin_document"]:
+            origin = (
+                f"; for {row['origin_document']} line {row['origin_line']}"
+                if row["origin_document"]
+                else ""
+            )
+            print(f"{'':21}till code {row['source_reference']}{origin}")
     return 0
 
 
-def _open_ledger(args: argparse.Namespace):
+def cmd_stock(args: argparse.Namespace) -> int:
+    import json
+
+    from sqlalchemy import and_, select
+
+    from stockbridge.ledger.tables import items, stock
+    from stockbridge.movements import format_quantities
+
+    ledger = open_ledger(args)
+    query = (
+        select(
+            stock.c.reference,
+            (stock.c.on_hand - stock.c.reserved).label("quantity"),
+            items.c.name,
+            items.c.vintage,
+        )
+        .outerjoin(
+            items, and_(items.c.store == stock.c.store, items.c.reference == stock.c.reference)
+        )
+        .where(stock.c.store == args.store)
+        .order_by(stock.c.reference)
+    )
+    unstocked = (  # items created by an answer whose stock never moved yet
+        select(items.c.reference, items.c.name, items.c.vintage)
+        .outerjoin(
+            stock, and_(stock.c.store == items.c.store, stock.c.reference == items.c.reference)
+        )
+        .where(items.c.store == args.store, stock.c.reference.is_(None))
+    )
+    with ledger.reading() as connection:
+        rows = [(r.reference, r.quantity, r.name, r.vintage) for r in connection.execute(query)]
+        rows += [(r.reference, 0, r.name, r.vintage) for r in connection.execute(unstocked)]
+    rows.sort(key=lambda r: r[0])
+    quantities = format_quantities([r[1] for r in rows]).to_pylist()
+    listed = [
+        {"item": ref, "name": name, "vintage": vintage, "quantity": quantity}
+        for (ref, _, name, vintage), quantity in zip(rows, quantities, strict=True)
+    ]
+    if args.json:
+        print(json.dumps(listed, ensure_ascii=False, indent=2))
+        return 0
+    if not listed:
+        print(f"no stock recorded for store {args.store}")
+        return 0
+    for row in listed:
+        name = f"{row['name'] or ''} {row['vintage'] or ''}".strip()
+        print(f"{row['item']:<28} {row['quantity']:>10}  {name}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from stockbridge.config.schema import store_file_schema
+
+    print(json.dumps(store_file_schema(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def store_timezone(args: argparse.Namespace) -> str:
+    """The time zone of the store named by ``--store`` (UTC when no store file says)."""
+    store = _store_file(args)
+    return getattr(store, "timezone", "UTC") if store else "UTC"
+
+
+def _store_file(args: argparse.Namespace):
+    from stockbridge.config.loader import load_store, store_files
+
+    source = Path(args.config) if getattr(args, "config", None) else Path("configs")
+    if not source.exists():
+        return None
+    for path in store_files([source]):
+        store = load_store(path)
+        if getattr(args, "store", None) in (None, store.store):
+            return store
+    return None
+
+
+def open_ledger(args: argparse.Namespace):
     from stockbridge.config.loader import load_store, store_files
     from stockbridge.ledger.ledger import Ledger
     from stockbridge.runtime import default_ledger_url

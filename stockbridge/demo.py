@@ -1,7 +1,12 @@
-"""``make demo``: run the sample store on a fresh copy of ``data_samples/``.
+"""``make demo``: run every sample store on a fresh copy of ``data_samples/``.
 
 Every run starts from scratch: ``.work/demo/`` (ledger and exchange folders) is deleted and
-the sample movement files are copied in again, so the demo can be repeated at will.
+the sample files are copied in again, so the demo can be repeated at will.
+
+* InterStock (``configs/boutique-paris.yaml``): the web shop's movement files, applied.
+* The cellar (``configs/cave-lyon.yaml``): Friday night's journal, two answers a sommelier
+  would give (a bottle: yes; a glass: six to the bottle), then Saturday night's journal,
+  whose sales of those codes now apply at once; the rest wait as drinks to link.
 """
 
 from __future__ import annotations
@@ -12,34 +17,85 @@ from pathlib import Path
 
 from stockbridge.runtime import configure_prefect
 
-SAMPLE_STORE = Path("configs/boutique-paris.yaml")
-SAMPLES = Path("data_samples/interstock/import")
+INTERSTOCK_STORE = Path("configs/boutique-paris.yaml")
+INTERSTOCK_SAMPLES = Path("data_samples/interstock/import")
+CELLAR_STORE = Path("configs/cave-lyon.yaml")
+CELLAR_NIGHTS = sorted(Path("data_samples/pointex/sales").glob("journal-*.csv"))
+CELLAR_ANSWERS = (("000101", "V001", 1), ("000501", "V019", 6))
+"""Friday's answers: Château Margaux 2015 by the bottle; the Guigal by the glass."""
 DEMO = Path(".work/demo")
+CLI = ".venv/bin/stockbridge"
 
 
 def main() -> int:
     configure_prefect()
+    shutil.rmtree(DEMO, ignore_errors=True)
+    ok = interstock() & cellar()
+    return 0 if ok else 1
+
+
+def interstock() -> bool:
     from stockbridge.cli import run_store
     from stockbridge.config.loader import load_store
 
-    store = load_store(SAMPLE_STORE)
-    shutil.rmtree(DEMO, ignore_errors=True)
+    store = load_store(INTERSTOCK_STORE)
     inbox = store.imports[0].local_path
     inbox.mkdir(parents=True)
-    for sample in sorted(SAMPLES.iterdir()):
+    for sample in sorted(INTERSTOCK_SAMPLES.iterdir()):
         shutil.copy2(sample, inbox / sample.name)
 
     print(f"stockbridge demo: store '{store.store}' on {len(list(inbox.iterdir()))} sample files")
-    summary = run_store(SAMPLE_STORE, store.integration)
+    summary = run_store(INTERSTOCK_STORE, store.integration)
     print()
     print(summary.render())
     print()
     print(f"Export file:  {store.export.local_path}")
     print(f"Error files:  {store.errors.local_path}/")
     print(f"Ledger:       {store.ledger}")
-    print("Try: .venv/bin/stockbridge history --store boutique-paris")
-    print("     .venv/bin/stockbridge movements --store boutique-paris 8880000000130")
-    return 0 if summary.state == "completed" else 1
+    print(f"Try: {CLI} history --store {store.store}")
+    print(f"     {CLI} movements --store {store.store} 8880000000130")
+    return summary.state == "completed"
+
+
+def cellar() -> bool:
+    from stockbridge.cli import run_store
+    from stockbridge.config.loader import load_store
+    from stockbridge.integrations.pointex.links import Cellar
+    from stockbridge.ledger.ledger import Ledger
+
+    store = load_store(CELLAR_STORE)
+    drop = store.imports[0].local_path
+    drop.mkdir(parents=True)
+    print()
+    print(f"stockbridge demo: cellar '{store.store}', {len(CELLAR_NIGHTS)} nights of journals")
+    ok = True
+    for night, journal in enumerate(CELLAR_NIGHTS):
+        shutil.copy2(journal, drop / journal.name)
+        summary = run_store(CELLAR_STORE, store.integration)
+        ok &= summary.state == "completed"
+        print()
+        print(summary.render())
+        if night == 0:
+            ledger = Ledger.open(store.ledger)
+            try:
+                answers = Cellar(ledger, store.store)
+                print()
+                for code, item, per in CELLAR_ANSWERS:
+                    done = answers.link(code, item, per, "yes")
+                    glass = f" --per {per}" if per != 1 else ""
+                    print(
+                        f"answered: links yes --store {store.store} {code} {item}{glass}"
+                        f" ({done.lines} held line(s) applied)"
+                    )
+            finally:
+                ledger.close()
+    print()
+    print(f"Cellar stock file: {store.export.local_path}")
+    print(f"Next: {CLI} links pending --store {store.store}")
+    print(f"      {CLI} links yes --store {store.store} 000104")
+    print(f"      {CLI} stock --store {store.store}")
+    print(f"      {CLI} sales --store {store.store} --by day")
+    return ok
 
 
 if __name__ == "__main__":

@@ -1,0 +1,567 @@
+"""Proposes cellar (Somm'It) items for unlinked Pointex till labels.
+
+A till label such as ``CH PICHON BARON 16 BTL`` is parsed (:mod:`.labels`) into wine words,
+a vintage and a format. The wine words are matched against the cellar's *wines*: items that
+share every text column but vintage and volume, so the six vintages of one château are one
+wine to match and then six items to choose from.
+
+Matching the wine
+    Each label word is looked up in the cellar's vocabulary: exactly, as a prefix (labels
+    are cut at the till's width and staff shorten words: ``PULIGNY MONTR``) and, for words
+    the cellar does not have, with rapidfuzz (typos: ``LEFLAVE``), in one vectorised
+    ``cdist`` over the vocabulary for all labels of a call. Words weigh their inverse
+    document frequency, so ``chateau`` counts little and ``pichon`` a lot. A wine scores on
+    two coverages, both weighted:
+
+    * how much of the label the wine explains (its name, producer, appellation, colour and
+      any other text column): a label word the cellar lacks (``LATOUR``) sinks every wine;
+    * how much of the wine's identity the label names: its name words and, at a lower
+      weight, its producer words, with name words that merely repeat the appellation or the
+      colour counting less. This is what puts ``Château Margaux`` above ``Pavillon Rouge du
+      Château Margaux`` for ``CH MARGAUX``, and says ``no`` to that label when the cellar
+      only has the second wine.
+
+    ``score = 100 × label_coverage × (1 - β + β × identity_coverage)``, then the best
+    candidates are re-ranked with rapidfuzz's ``token_sort_ratio`` on the names (word order
+    and near-duplicates) and with leniency for the words a cut label lost at its end.
+
+Answers (per suggestion: what linking the label to *that* item would be)
+    The wine *matches* when its score is at least :data:`MATCH_SCORE` and within
+    :data:`MATCH_MARGIN` of the best wine's (a clearly worse second wine is another wine).
+
+    * **yes**: the wine matches and the vintage does: the item's vintage equals the
+      label's; or the label has no vintage and the item has none either (non-vintage
+      champagne); or the label has no vintage and the wine has exactly one vintage in the
+      cellar and no non-vintage item, so there is nothing to choose.
+    * **almost**: the wine matches but the vintage does not: the label's vintage is not in
+      the cellar for that wine (the suggestion is the closest vintage present, the newer one
+      on a tie, a non-vintage item last), or the label has no vintage and the wine has
+      several (the newest first: a bar sells its current vintage). The owner fixes the
+      vintage, which is exactly what Somm'It's "almost" is for.
+    * **no**: the wine does not match.
+
+    A vintage difference never passes as yes: ``yes`` with a label vintage requires the
+    item's vintage to be equal. Format and volume only rank items of one wine (a
+    ``MAG`` prefers the 150 cl item, a ``VERRE`` or no format the 75 cl bottle); they never
+    change the answer, since a glass is poured from a bottle item.
+
+Suggestions are best first with non-increasing scores; matching wines always come before
+non-matching ones. Below the match score the best guesses are still returned, marked
+``no``, so the owner sees what came closest; the list is empty only when no cellar word
+resembles any label word.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from rapidfuzz import fuzz, process
+
+from stockbridge.integrations.pointex.labels import (
+    FORMAT_VOLUMES,
+    ParsedLabel,
+    normalise_words,
+    parse_label,
+)
+
+__all__ = ["Answer", "CellarIndex", "ParsedLabel", "Suggestion", "parse_label"]
+
+Answer = Literal["yes", "almost", "no"]
+
+MATCH_SCORE = 62.0
+"""A wine scoring below this is not the label's wine (tuned on the labelled tuning set)."""
+MATCH_MARGIN = 12.0
+"""A wine more than this below the best one is another wine, even above MATCH_SCORE."""
+IDENTITY_BETA = 0.55
+"""How much naming the wine's distinctive words counts (see the module docstring)."""
+NAME_GAMMA = 0.15
+"""How much naming the rest of the wine's name counts (ranks near-duplicates)."""
+CONTEXT_FACTOR = 0.45
+"""Weight of name words that repeat the appellation or colour (``Bandol``, ``Blanc``)."""
+WEAK_FACTOR = 0.3
+"""Weight of words that staff leave out because they go without saying."""
+WEAK_WORDS = frozenset({"chateau", "domaine", "brut", "cuvee", "maison"})
+"""Words that go without saying; numbers in names (``Collection 243``) count as weak too."""
+COLOUR_CONFLICT = 0.7
+"""Factor on a wine whose colour contradicts a colour word of the label (``CRISTAL ROSE``
+against a white Cristal), unless the wine's name has that word (``CHEVAL BLANC``)."""
+COLOURS = {
+    **dict.fromkeys(("rouge", "red", "rosso", "tinto", "rot"), 1),
+    **dict.fromkeys(("blanc", "white", "bianco", "blanco", "weiss", "liquoreux"), 2),
+    **dict.fromkeys(("rose", "rosado", "rosato"), 3),
+}
+UNKNOWN_FACTOR = 0.8
+"""Weight of a label word the cellar does not have, as a share of the rarest word's."""
+FUZZY_SLOPE = 1.6
+"""Similarity of a typo: ``1 - FUZZY_SLOPE × (1 - ratio/100)``."""
+RERANK_FUZZ = 0.08
+"""Share of the re-ranked score given to token_sort_ratio on the names."""
+CANDIDATES = 24
+"""Wines re-ranked per label."""
+VINTAGE_PENALTY = 3.0
+"""Score taken off an item of the right wine in another vintage (plus 0.2 a year, ≤ 2)."""
+VOLUME_PENALTY = 1.0
+"""Score taken off an item in another volume than the label's (or 75 cl)."""
+TEXT_COLUMNS = ("item", "name", "vintage", "volume")
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """One cellar item proposed for a till label."""
+
+    item: str
+    """Cellar item id."""
+    name: str
+    vintage: int | None
+    score: float
+    """0..100, higher is better, rounded to 1 decimal."""
+    answer: Answer
+    """What linking the label to this item would be."""
+
+
+@dataclass
+class _Wine:
+    name: str
+    """Normalised name words, space separated (for token_sort_ratio)."""
+    items: list[int]
+    vintages: frozenset[int]
+    has_nv: bool
+    producer: tuple[str, ...]
+    colour: int
+    """Code in COLOURS of the colour column, 0 when unknown."""
+
+
+class CellarIndex:
+    """Built once per run from the cellar's items (a pandas DataFrame with at least the
+    columns item, name, vintage (nullable int), volume (nullable, cl); any other text columns,
+    e.g. producer, appellation, colour, help matching).
+
+    Other text columns are used unless they look like codes (no spaces and digits in most
+    values: barcodes, bin numbers) or free text (over 60 characters on average); pass
+    ``columns`` to choose them. A column named like ``producer``/``appellation``/``colour``
+    gets the role that weighs it (see the module docstring); others only explain labels.
+    ``workers`` is rapidfuzz's thread count (-1: all cores).
+    """
+
+    def __init__(
+        self, items: pd.DataFrame, columns: Sequence[str] | None = None, workers: int = -1
+    ) -> None:
+        missing = [c for c in TEXT_COLUMNS if c not in items.columns]
+        if missing:
+            raise ValueError(f"cellar items lack column(s) {', '.join(missing)}")
+        self.workers = workers
+        self.columns = list(columns) if columns is not None else _text_columns(items)
+        self._ids = [str(v) for v in _objects(items["item"])]
+        self._names = [("" if v is None else str(v)) for v in _objects(items["name"])]
+        self._vintages = _integers(items["vintage"])
+        self._volumes = np.array(
+            [np.nan if v is None else v for v in _floats(items["volume"])], dtype=np.float64
+        )
+        self._build(items)
+
+    # -- building -----------------------------------------------------------------------------
+
+    def _build(self, items: pd.DataFrame) -> None:
+        cache: dict[str, tuple[str, ...]] = {}
+
+        def words(text: str) -> tuple[str, ...]:
+            found = cache.get(text)
+            if found is None:
+                found = cache[text] = tuple(dict.fromkeys(normalise_words(text)))
+            return found
+
+        roles = [_role(column) for column in self.columns]
+        extras = [[("" if v is None else str(v)) for v in _objects(items[c])] for c in self.columns]
+        vocabulary: dict[str, int] = {}
+        wine_of: dict[tuple, int] = {}
+        wines: list[_Wine] = []
+        docs: list[dict[int, tuple[float, float, float]]] = []
+        item_wine = np.empty(len(self._ids), dtype=np.int64)
+
+        for row, name in enumerate(self._names):
+            name_words = words(name)
+            if any(_is_year(w) for w in name_words):
+                years = [w for w in name_words if _is_year(w)]
+                name_words = tuple(w for w in name_words if not _is_year(w))
+                if self._vintages[row] is None and len(years) == 1:
+                    self._vintages[row] = int(years[0])
+            extra = tuple(words(values[row]) for values in extras)
+            key = (name_words, extra)
+            wine = wine_of.get(key)
+            if wine is None:
+                wine = wine_of[key] = len(wines)
+                producer = tuple(
+                    w for ws, r in zip(extra, roles, strict=True) if r == "producer" for w in ws
+                )
+                colour = next(
+                    (
+                        COLOURS[w]
+                        for ws, r in zip(extra, roles, strict=True)
+                        if r == "colour"
+                        for w in ws
+                        if w in COLOURS
+                    ),
+                    0,
+                )
+                wines.append(_Wine(" ".join(name_words), [], frozenset(), False, producer, colour))
+                docs.append(_document(name_words, extra, roles, vocabulary))
+            item_wine[row] = wine
+            wines[wine].items.append(row)
+
+        for wine in wines:
+            vintages = [self._vintages[i] for i in wine.items]
+            wine.vintages = frozenset(v for v in vintages if v is not None)
+            wine.has_nv = any(v is None for v in vintages)
+
+        self._wines = wines
+        self._item_wine = item_wine
+        self._vocabulary = vocabulary
+        self._words = list(vocabulary)
+        self._sorted = sorted(vocabulary)
+        n_wines, n_words = len(wines), len(vocabulary)
+
+        # Postings, sorted by word: the wines holding each word, and the word's weights there
+        # (distinctive, name, producer), each times the word's inverse document frequency.
+        lengths = np.array([len(doc) for doc in docs], dtype=np.int64)
+        total = int(lengths.sum())
+        post_wine = np.repeat(np.arange(n_wines, dtype=np.int64), lengths)
+        post_word = np.fromiter((tid for doc in docs for tid in doc), np.int64, count=total)
+        factors = np.fromiter(
+            (f for doc in docs for fs in doc.values() for f in fs), np.float64, count=3 * total
+        ).reshape(total, 3)
+        frequency = np.bincount(post_word, minlength=n_words).astype(np.float64)
+        self._idf = np.log1p(max(n_wines, 1) / np.maximum(frequency, 1))
+        self._unknown_weight = UNKNOWN_FACTOR * float(np.log1p(max(n_wines, 1)))
+        weights = factors * self._idf[post_word][:, None]
+        order = np.argsort(post_word, kind="stable")
+        self._post_wine = post_wine[order]
+        self._post_weights = np.ascontiguousarray(weights[order].T)
+        self._post_start = np.searchsorted(post_word[order], np.arange(n_words + 1))
+        totals = np.zeros((3, n_wines), dtype=np.float64)
+        for kind in range(3):
+            np.add.at(totals[kind], post_wine, weights[:, kind])
+        self._generic = totals[0] <= 0
+        self._totals = np.maximum(totals, 1e-9)
+        # Naming the producer identifies a wine as well as its producer has few wines here.
+        makers = Counter(wine.producer for wine in wines)
+        self._producer_share = np.array(
+            [1.0 / math.sqrt(makers[w.producer]) if w.producer else 0.0 for w in wines]
+        )
+        self._colour = np.array([wine.colour for wine in wines], dtype=np.int8)
+        self._name_has = {
+            code: np.array([any(COLOURS.get(x) == code for x in w.name.split()) for w in wines])
+            for code in set(COLOURS.values())
+        }
+
+    # -- matching -----------------------------------------------------------------------------
+
+    def suggest(self, label: str, limit: int = 5) -> list[Suggestion]:
+        """Up to ``limit`` cellar items for one till label, best first."""
+        return self.suggest_many([label], limit)[0]
+
+    def suggest_many(self, labels: Sequence[str], limit: int = 5) -> list[list[Suggestion]]:
+        """:meth:`suggest` for many labels: the fuzzy look-up of words the cellar does not
+        have is one rapidfuzz ``cdist`` for all of them."""
+        parsed = [parse_label(label) for label in labels]
+        tokens = [list(dict.fromkeys(p.wine.split())) for p in parsed]
+        fuzzy = self._fuzzy_words({t for ts in tokens for t in ts})
+        return [self._suggest(p, ts, fuzzy, limit) for p, ts in zip(parsed, tokens, strict=True)]
+
+    def _fuzzy_words(self, tokens: set[str]) -> dict[str, list[tuple[int, float]]]:
+        """Vocabulary words within a typo of each label word the cellar lacks."""
+        queries = sorted(t for t in tokens if t not in self._vocabulary and _fuzzable(t))
+        if not queries or not self._words:
+            return {}
+        scores = process.cdist(
+            queries,
+            self._words,
+            scorer=fuzz.ratio,
+            score_cutoff=75,
+            dtype=np.uint8,
+            workers=self.workers,
+        )
+        found: dict[str, list[tuple[int, float]]] = {}
+        for row, query in enumerate(queries):
+            cutoff = 86 if len(query) <= 4 else 80 if len(query) <= 6 else 75
+            (columns,) = np.nonzero(scores[row] >= cutoff)
+            found[query] = [
+                (int(c), 1.0 - FUZZY_SLOPE * (1.0 - float(scores[row, c]) / 100)) for c in columns
+            ]
+        return found
+
+    def _matches(
+        self, token: str, last: bool, fuzzy: dict[str, list[tuple[int, float]]]
+    ) -> list[tuple[int, float]]:
+        """(vocabulary id, similarity) for one label word."""
+        found: dict[int, float] = {}
+        exact = self._vocabulary.get(token)
+        if exact is not None:
+            found[exact] = 1.0
+        if token.isdigit():
+            return list(found.items())
+        if exact is None or last:
+            shortest = 2 if last else 3
+            if len(token) >= shortest:
+                start = bisect.bisect_left(self._sorted, token)
+                for word in self._sorted[start:]:
+                    if not word.startswith(token):
+                        break
+                    if word != token:
+                        similarity = min(0.92, 0.55 + 0.5 * len(token) / len(word))
+                        tid = self._vocabulary[word]
+                        found[tid] = max(found.get(tid, 0.0), similarity)
+        if exact is None:
+            for tid, similarity in fuzzy.get(token, ()):
+                found[tid] = max(found.get(tid, 0.0), similarity)
+        return list(found.items())
+
+    def _suggest(
+        self,
+        parsed: ParsedLabel,
+        tokens: list[str],
+        fuzzy: dict[str, list[tuple[int, float]]],
+        limit: int,
+    ) -> list[Suggestion]:
+        n_wines = len(self._wines)
+        if not tokens or n_wines == 0:
+            return []
+        explained = np.zeros(n_wines, dtype=np.float64)
+        total_weight = 0.0
+        best_for_word: dict[int, float] = {}
+        coverage = np.empty(n_wines, dtype=np.float64)
+        for index, token in enumerate(tokens):
+            matches = self._matches(token, index == len(tokens) - 1, fuzzy)
+            if not matches:
+                total_weight += self._unknown_weight
+                continue
+            best = max(matches, key=lambda m: (m[1], self._idf[m[0]]))
+            weight = float(self._idf[best[0]])
+            total_weight += weight
+            coverage.fill(0.0)
+            for tid, similarity in matches:
+                lo, hi = self._post_start[tid], self._post_start[tid + 1]
+                np.maximum.at(coverage, self._post_wine[lo:hi], similarity)
+                if similarity > best_for_word.get(tid, 0.0):
+                    best_for_word[tid] = similarity
+            explained += weight * coverage
+        if not best_for_word:
+            return []
+        named = np.zeros((3, n_wines), dtype=np.float64)
+        for tid, similarity in best_for_word.items():
+            lo, hi = self._post_start[tid], self._post_start[tid + 1]
+            wines = self._post_wine[lo:hi]
+            for kind in range(3):
+                np.add.at(named[kind], wines, self._post_weights[kind, lo:hi] * similarity)
+        covered = np.minimum(named / self._totals, 1.0)
+        by_producer = self._producer_share * covered[2]
+        identity = np.where(
+            self._generic,
+            np.maximum(covered[1], covered[2]),
+            np.maximum(covered[0], by_producer),
+        )
+        scores = (
+            100.0
+            * (explained / total_weight)
+            * (1.0 - IDENTITY_BETA + IDENTITY_BETA * identity)
+            * (1.0 - NAME_GAMMA + NAME_GAMMA * covered[1])
+        )
+        for code in {COLOURS[t] for t in tokens if t in COLOURS}:
+            clash = (self._colour != 0) & (self._colour != code) & ~self._name_has[code]
+            scores[clash] *= COLOUR_CONFLICT
+        candidates = np.flatnonzero(scores > 0)
+        if len(candidates) > CANDIDATES:
+            top = np.argpartition(-scores[candidates], CANDIDATES)[:CANDIDATES]
+            candidates = candidates[top]
+        ranked = self._rerank(parsed, candidates, scores)
+        return self._items(parsed, ranked, limit)
+
+    def _rerank(
+        self, parsed: ParsedLabel, candidates: np.ndarray, scores: np.ndarray
+    ) -> list[tuple[int, float]]:
+        """(wine, score) best first: the coverage score nudged by how the label's words, in
+        order, resemble the wine's name (token_sort_ratio on normalised words)."""
+        names = [self._wines[w].name for w in candidates]
+        similarity = process.cdist([parsed.wine], names, scorer=fuzz.token_sort_ratio, workers=1)[0]
+        ranked = [
+            (int(w), float((1 - RERANK_FUZZ) * scores[w] + RERANK_FUZZ * s))
+            for w, s in zip(candidates, similarity, strict=True)
+        ]
+        ranked.sort(key=lambda pair: (-pair[1], pair[0]))
+        return ranked
+
+    def _items(
+        self, parsed: ParsedLabel, ranked: list[tuple[int, float]], limit: int
+    ) -> list[Suggestion]:
+        if not ranked:
+            return []
+        best = ranked[0][1]
+        wanted_volume = parsed.volume_cl
+        if wanted_volume is None or parsed.format in ("glass", "carafe"):
+            wanted_volume = FORMAT_VOLUMES["bottle"]
+        found: list[tuple[bool, float, int, Suggestion]] = []
+        for wine_id, wine_score in ranked[: max(limit, 1) + 2]:
+            wine = self._wines[wine_id]
+            matches = wine_score >= MATCH_SCORE and wine_score >= best - MATCH_MARGIN
+            for row in wine.items:
+                vintage = self._vintages[row]
+                penalty, answer = _vintage_judgement(parsed.vintage, vintage, wine)
+                volume = self._volumes[row]
+                if not math.isnan(volume) and abs(volume - wanted_volume) > 0.5:
+                    penalty += VOLUME_PENALTY
+                score = max(0.0, wine_score - penalty)
+                suggestion = Suggestion(
+                    self._ids[row],
+                    self._names[row],
+                    vintage,
+                    round(score, 1),
+                    answer if matches else "no",
+                )
+                found.append((matches, score, row, suggestion))
+        found.sort(key=lambda entry: (not entry[0], -entry[1], entry[2]))
+        chosen = [entry[3] for entry in found[:limit]]
+        # Matching wines come first even when a non-matching one scored higher: keep the
+        # scores non-increasing down the list.
+        for index in range(1, len(chosen)):
+            if chosen[index].score > chosen[index - 1].score:
+                chosen[index] = _with_score(chosen[index], chosen[index - 1].score)
+        return chosen
+
+
+def _with_score(suggestion: Suggestion, score: float) -> Suggestion:
+    return Suggestion(
+        suggestion.item, suggestion.name, suggestion.vintage, score, suggestion.answer
+    )
+
+
+def _vintage_judgement(
+    wanted: int | None, vintage: int | None, wine: _Wine
+) -> tuple[float, Answer]:
+    """(score penalty, answer if the wine matches) for one item of a matching wine."""
+    if wanted is not None:
+        if vintage == wanted:
+            return 0.0, "yes"
+        if vintage is None:
+            return VINTAGE_PENALTY + 2.5, "almost"
+        distance = abs(vintage - wanted)
+        # A newer vintage ties first: it is the more likely one to be in stock.
+        return VINTAGE_PENALTY + min(0.2 * distance, 2.0) + (0.01 if vintage < wanted else 0.0), (
+            "almost"
+        )
+    if vintage is None:
+        return 0.0, "yes"
+    if not wine.has_nv and len(wine.vintages) == 1:
+        return 0.0, "yes"
+    newest = max(wine.vintages)
+    return VINTAGE_PENALTY + min(0.2 * (newest - vintage), 2.0), "almost"
+
+
+def _document(
+    name: tuple[str, ...],
+    extra: tuple[tuple[str, ...], ...],
+    roles: list[str],
+    vocabulary: dict[str, int],
+) -> dict[int, tuple[float, float, float]]:
+    """A wine's words -> (distinctive, name, producer) weight factors; every word of every
+    column explains labels, whatever its factors.
+
+    Distinctive words are the name's words that are not the producer's, the appellation's
+    or the colour's: ``pavillon`` in *Pavillon Rouge du Château Margaux* (producer Château
+    Margaux, appellation Margaux), ``pucelles``, ``premier`` and ``cru`` in *Puligny-Montrachet
+    1er Cru Les Pucelles*. A wine without any (*Meursault* by Domaine Roulot, *Bandol* by
+    Domaine Tempier) is named by its name or by its producer, whichever the label covers
+    better.
+    """
+    by_role: dict[str, set[str]] = {}
+    for ws, role in zip(extra, roles, strict=True):
+        by_role.setdefault(role, set()).update(ws)
+    producer = by_role.get("producer", set())
+    context = by_role.get("appellation", set()) | by_role.get("colour", set())
+    doc: dict[str, list[float]] = {}
+    for ws in extra:
+        for w in ws:
+            doc.setdefault(w, [0.0, 0.0, 0.0])
+    for w in name:
+        weak = WEAK_FACTOR if w in WEAK_WORDS or w.isdigit() else 1.0
+        factors = doc.setdefault(w, [0.0, 0.0, 0.0])
+        factors[1] = CONTEXT_FACTOR if w in context else weak
+        if w not in producer and w not in context:
+            factors[0] = weak
+    for w in producer:
+        doc[w][2] = WEAK_FACTOR if w in WEAK_WORDS else 1.0
+    found: dict[int, tuple[float, float, float]] = {}
+    for w, factors in doc.items():
+        tid = vocabulary.setdefault(w, len(vocabulary))
+        found[tid] = (factors[0], factors[1], factors[2])
+    return found
+
+
+def _is_year(word: str) -> bool:
+    return len(word) == 4 and word.isdigit() and word[:2] in ("18", "19", "20")
+
+
+def _fuzzable(token: str) -> bool:
+    return len(token) >= 4 and not token.isdigit()
+
+
+def _role(column: str) -> str:
+    name = column.casefold()
+    if any(k in name for k in ("produc", "domaine", "maker", "winery", "estate", "maison")):
+        return "producer"
+    if any(k in name for k in ("appell", "aoc", "region", "origin")):
+        return "appellation"
+    if any(k in name for k in ("colo", "couleur", "type")):
+        return "colour"
+    return "other"
+
+
+def _objects(series: pd.Series) -> list[object]:
+    """Plain Python values with None for every missing marker (NaN, NA, NaT, pyarrow null)."""
+    values = series.astype(object).tolist()
+    return [
+        None if (v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))) else v
+        for v in values
+    ]
+
+
+def _floats(series: pd.Series) -> list[float | None]:
+    found: list[float | None] = []
+    for value in _objects(series):
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            number = math.nan
+        found.append(None if math.isnan(number) else number)
+    return found
+
+
+def _integers(series: pd.Series) -> list[int | None]:
+    return [None if v is None else round(v) for v in _floats(series)]
+
+
+def _text_columns(items: pd.DataFrame) -> list[str]:
+    chosen = []
+    for column in items.columns:
+        if column in TEXT_COLUMNS:
+            continue
+        series = items[column]
+        if not (
+            pd.api.types.is_string_dtype(series)
+            or pd.api.types.is_object_dtype(series)
+            or isinstance(series.dtype, pd.CategoricalDtype)
+        ):
+            continue
+        values = [str(v) for v in _objects(series) if v is not None and str(v).strip()]
+        if not values:
+            continue
+        code_like = sum(1 for v in values if " " not in v.strip() and any(c.isdigit() for c in v))
+        if code_like > 0.9 * len(values) or sum(map(len, values)) / len(values) > 60:
+            continue
+        chosen.append(column)
+    return chosen
