@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 
 from flows.interstock import interstock
 from stockbridge.integrations.interstock.format import Reason
+from stockbridge.ledger.ledger import Ledger
 from stockbridge.ledger.tables import documents, movements
 from stockbridge.summary import RunSummary
 from tests.interstock_store import Store, new_store, outcomes, rewrite
@@ -541,3 +542,23 @@ def test_large_files_are_streamed_with_exact_line_numbers(store):
     [cut] = [p for p in shop.error_files() if p.name.startswith("cut.txt.")]
     assert cut.read_text().splitlines()[2:] == [f"cut.txt\t402\t{Reason.MISSING_QUANTITY}\tBÃ"]
     assert shop.inbox_files() == []
+
+
+def test_a_run_failing_after_a_committed_batch_records_what_it_applied(make_store, tmp_path):
+    """Batch 1 commits and is archived; batch 2's error file cannot be written: the run
+    fails, and its history still counts the file it did apply (it used to say 0)."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the errors folder should be")
+    shop = Store(make_store(errors=str(blocker / "errors"), batch={"max_files": 1}))
+    shop.drop("a.txt", b"8880000000109\t-1\n", mtime=1_700_000_000)
+    shop.drop("b.txt", b"8880000000116\t-1\nnope\t1\n", mtime=1_700_000_100)
+    summary = shop.run()
+    assert summary.state == "failed"
+    ledger = Ledger.open(shop.config.ledger)
+    try:
+        (run,) = [r for r in ledger.history(shop.name) if r["run_id"] == summary.run_id]
+    finally:
+        ledger.close()
+    assert run["state"] == "failed"
+    assert run["files_applied"] == 1
+    assert run["lines_applied"] == 1
