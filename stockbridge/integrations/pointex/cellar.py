@@ -137,18 +137,21 @@ def read_cellar(data: bytes) -> Cellar:
     reason = _duplicates(item, line, reason)
     good = reason.isna().to_numpy(dtype=bool)
 
+    def kept(values: pd.Series) -> pd.Series:
+        return values[good].reset_index(drop=True)
+
     items = pd.DataFrame(
         {
-            "item": item[good],
-            "name": name[good],
-            "vintage": vintage[good],
-            "volume": volume[good],
+            "item": kept(item),
+            "name": kept(name),
+            "vintage": kept(vintage),
+            "volume": kept(volume),
             "quantity": pd.Series(quantity[good], dtype=pd.ArrowDtype(pa.int64())),
         }
-    ).reset_index(drop=True)
+    )
     for index, header in enumerate(names):
         if index not in known.values() and header:
-            values = frame[index][good].reset_index(drop=True)
+            values = kept(frame[index])
             items[header] = values.mask(values.str.len() == 0)
 
     not_ok = np.flatnonzero(~fields.ok & ~blank)

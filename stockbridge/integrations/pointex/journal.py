@@ -9,9 +9,10 @@ a line of another family (counted, never returned), or a reject with its line nu
 text and a reason a person can act on. A file that cannot be read at all (no header, a
 required column missing, not text) raises :class:`JournalError` with one sentence.
 
-Fields are cut by one regular expression per file and converted by Arrow kernels, so a
-million lines take a few seconds; only the values that vary little (dates, families) and the
-rejected lines with quotes go through Python.
+Lines are checked by one regular expression per file, cut and converted by Arrow kernels
+(through pandas' ``.str`` methods on ``pd.ArrowDtype`` columns), so a million lines take a
+few seconds; only the values that repeat (dates, families) are read once each in Python, and
+only rejected lines with quotes are diagnosed there.
 """
 
 from __future__ import annotations
@@ -104,6 +105,12 @@ class JournalLayout(Strict):
     encoding: Literal["auto", "utf-8", "cp1252"] = "auto"
     currency: str = "EUR"
     columns: JournalColumns = JournalColumns()
+
+    @field_validator("delimiter", mode="before")
+    @classmethod
+    def _tab_spelled_out(cls, value: object) -> object:
+        """``'\\t'`` in single quotes is two characters in YAML; ``tab`` is clearer still."""
+        return "\t" if isinstance(value, str) and value.lower() in ("\\t", "tab") else value
 
     @field_validator("delimiter")
     @classmethod
@@ -322,7 +329,7 @@ def split_fields(
         (pc.match_substring(lines, "\r"), Reason.LONE_CR),
         (too_long, Reason.LINE_TOO_LONG),
     ]
-    reasons = first_reason(structural, len(lines))
+    reasons = _first_reason(structural, len(lines))
     matched = pc.match_substring_regex(candidate, pattern).to_numpy(zero_copy_only=False)
     has_reason = pc.is_valid(reasons).to_numpy(zero_copy_only=False)
     ok = matched & ~has_reason & ~skip
@@ -409,7 +416,7 @@ def _count_reason(text: str, count: int, delimiter: str, width: int) -> str:
     return reason
 
 
-def first_reason(conditions: Sequence[tuple[pa.Array, str | pa.Array]], size: int) -> pa.Array:
+def _first_reason(conditions: Sequence[tuple[pa.Array, str | pa.Array]], size: int) -> pa.Array:
     """The first matching reason per line (nulls count as no match); null where none."""
     result = pa.nulls(size, pa.string())
     for condition, reason in reversed(conditions):
@@ -529,8 +536,8 @@ def to_utc(local: np.ndarray, timezone: str) -> np.ndarray:
     An hour that happens twice (autumn, clocks go back) is taken as its first occurrence,
     summer time: the till's sales run forward from the evening. An hour that never happens
     (spring, clocks go forward) is read with the offset in force just before the change, so
-    02:30 becomes 03:30 summer time: a till whose clock had not moved yet wrote it, and the
-    order of the night's lines is kept. This is Python's rule for ``fold=0``.
+    02:30 becomes 03:30 summer time: only a till whose clock had not moved yet can write it,
+    and for that till it was an hour after 01:30. This is Python's rule for ``fold=0``.
     """
     zone = ZoneInfo(timezone)
     if local.size == 0:
@@ -781,9 +788,7 @@ def _convert(
         }
     )
     rejects = pd.DataFrame({"line": text["line"][~good], "reason": reason[~good]})
-    return _typed(lines.to_pandas(types_mapper=pd.ArrowDtype), LINES_SCHEMA), rejects.reset_index(
-        drop=True
-    )
+    return _frame(lines, LINES_SCHEMA), rejects.reset_index(drop=True)
 
 
 def _empty(values: pd.Series) -> pd.Series:
@@ -797,8 +802,10 @@ def _nullable(values: pd.Series) -> pa.Array:
 
 def _typed(frame: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
     """``frame`` with exactly ``schema``'s columns and Arrow types, a fresh range index."""
-    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
-    table = table.select(schema.names).cast(
-        pa.schema([pa.field(f.name, f.type) for f in schema]), safe=True
-    )
-    return table.to_pandas(types_mapper=pd.ArrowDtype)
+    return _frame(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False), schema)
+
+
+def _frame(table: pa.Table, schema: pa.Schema) -> pd.DataFrame:
+    """``table`` as a pandas frame of ``pd.ArrowDtype`` columns, exactly ``schema``'s."""
+    types = pa.schema([pa.field(f.name, f.type) for f in schema])
+    return table.select(schema.names).cast(types).to_pandas(types_mapper=pd.ArrowDtype)

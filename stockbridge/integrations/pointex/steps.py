@@ -60,7 +60,7 @@ def sync_cellar(ctx: RunContext) -> CellarSync:
     try:
         cellar = read_cellar(data)
     except CellarError as exc:
-        raise StockbridgeError(f"the cellar catalogue {name}: {exc}") from None
+        raise StockbridgeError(f"{name}: {exc}") from None
     if len(cellar.rejects):
         examples = "; ".join(
             f"line {r.line}: {r.reason}" for r in cellar.rejects.head(5).itertuples()
