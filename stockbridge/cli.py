@@ -81,6 +81,14 @@ def _parser() -> argparse.ArgumentParser:
     ledger_options(stock)
     stock.set_defaults(handler=cmd_stock)
 
+    service = commands.add_parser(
+        "service", help="print a service definition that runs `stockbridge serve` at start-up"
+    )
+    service.add_argument("paths", nargs="+", help="store files or folders to serve")
+    service.add_argument("--systemd", action="store_true", required=True, help="a systemd unit")
+    service.add_argument("--user", help="the account the service runs as")
+    service.set_defaults(handler=cmd_service)
+
     schema = commands.add_parser(
         "schema", help="the JSON Schema of store files (for editors: yaml-language-server)"
     )
@@ -259,6 +267,17 @@ def cmd_stock(args: argparse.Namespace) -> int:
     for row in listed:
         name = f"{row['name'] or ''} {row['vintage'] or ''}".strip()
         print(f"{row['item']:<28} {row['quantity']:>10}  {name}")
+    return 0
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    import os
+
+    from stockbridge.service import systemd_unit
+
+    workdir = os.getcwd()
+    paths = [str(Path(p).absolute()) for p in args.paths]
+    print(systemd_unit(paths, python=sys.executable, workdir=workdir, user=args.user), end="")
     return 0
 
 

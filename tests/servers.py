@@ -14,6 +14,10 @@ always shut down in teardown.
   SFTP server over a local folder; ``drop_all_connections()`` closes every SSH transport.
 * :func:`running_ftp_server` starts a server with variations (no MLSD, no rename over an
   existing file) for backend edge cases.
+* ``sshd_server`` -> :class:`SSHDTestServer`: the machine's real OpenSSH ``sshd`` on a random
+  port with its own host keys, config and log in a temporary folder, key login (no password)
+  as the user running the tests, SFTP only; stopped at teardown. Without ``sshd`` the test
+  skips, except under CI (``CI=true``), where it fails.
 """
 
 from __future__ import annotations
@@ -21,12 +25,17 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime as dt
+import getpass
 import ipaddress
 import logging
 import os
 import posixpath
+import shutil
+import signal
 import socket
+import subprocess
 import threading
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,6 +60,7 @@ __all__ = [
     "FTPTestServer",
     "S3TestServer",
     "SFTPTestServer",
+    "SSHDTestServer",
     "TLSMaterial",
     "free_port",
     "ftp_server",
@@ -60,6 +70,7 @@ __all__ = [
     "s3_server",
     "sftp_host_key",
     "sftp_server",
+    "sshd_server",
     "tls_material",
 ]
 
@@ -596,6 +607,200 @@ def sftp_server(tmp_path: Path, sftp_host_key: Any) -> Iterator[SFTPTestServer]:
         yield server
     finally:
         server.stop()
+
+
+# -- OpenSSH sshd ------------------------------------------------------------------------------
+
+SSHD = "/usr/sbin/sshd"
+PRIVSEP_DIR = Path("/run/sshd")
+"""Where sshd running as root chroots its pre-auth child; the Debian service creates it at
+start, so a machine whose sshd service never ran has none."""
+
+
+@dataclass
+class SSHDTestServer:
+    """A real OpenSSH sshd serving SFTP on 127.0.0.1; ``root`` is an empty folder of ours.
+
+    The server's host keys are ``ssh-ed25519`` (what clients negotiate first) and
+    ``ecdsa-sha2-nistp256``; their fingerprints and ``ssh-keyscan`` lines come from the
+    OpenSSH tools, never from paramiko, so they check stockbridge independently.
+    """
+
+    host: str
+    port: int
+    user: str
+    key_file: Path
+    root: Path
+    folder: Path
+    log_file: Path
+    host_keys: dict[str, Path]
+    process: subprocess.Popen[bytes] = field(repr=False)
+
+    def url(self, path: str = "") -> str:
+        return f"sftp://{self.host}:{self.port}{self.root}/{path.lstrip('/')}"
+
+    def config(self, path: str = "", **options: Any) -> LocationConfig:
+        """A location on this server, logging in with the test key."""
+        settings: dict[str, Any] = {
+            "url": self.url(path),
+            "username": self.user,
+            "key_file": str(self.key_file),
+            "timeout": 10,
+        }
+        settings.update(options)
+        return LocationConfig(**settings)
+
+    def fingerprint(self, kind: str = "ssh-ed25519") -> str:
+        """``SHA256:…`` of a host key, as ``ssh-keygen -lf`` prints it."""
+        out = _run_tool("ssh-keygen", "-l", "-E", "sha256", "-f", f"{self.host_keys[kind]}.pub")
+        return out.split()[1]
+
+    def keyscan(self) -> list[str]:
+        """The server's known_hosts lines as ``ssh-keyscan`` prints them (``[host]:port``)."""
+        out = _run_tool("ssh-keyscan", "-p", str(self.port), "-T", "10", self.host)
+        return sorted(line for line in out.splitlines() if line and not line.startswith("#"))
+
+    def logins(self) -> list[str]:
+        """The log lines of accepted logins so far (``Accepted publickey for USER from …``)."""
+        lines = self.log_file.read_text().splitlines()
+        return [line for line in lines if f"for {self.user} from" in line and "Accepted " in line]
+
+    def stop(self) -> None:
+        """SIGTERM to sshd and its per-connection children (its own process group)."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+
+
+def _run_tool(*argv: str) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def _sshd_missing() -> str | None:
+    if not os.access(SSHD, os.X_OK):
+        return f"OpenSSH sshd is not installed ({SSHD}; apt-get install openssh-server)"
+    for tool in ("ssh-keygen", "ssh-keyscan"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (apt-get install openssh-client)"
+    return None
+
+
+def _sshd_config(folder: Path, port: int, user: str, sshd: str) -> Path:
+    lines = [
+        f"ListenAddress {HOST}",
+        f"Port {port}",
+        *(f"HostKey {folder / name}" for name in ("host_ed25519", "host_ecdsa")),
+        f"PidFile {folder / 'sshd.pid'}",
+        f"AuthorizedKeysFile {folder / 'authorized_keys'}",
+        f"AllowUsers {user}",
+        "AuthenticationMethods publickey",
+        "PubkeyAuthentication yes",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "PermitRootLogin prohibit-password",  # key only; used when the tests run as root
+        "UsePAM no",
+        "StrictModes no",  # the keys live in a pytest temp folder
+        "Subsystem sftp internal-sftp",
+        "ForceCommand internal-sftp",  # SFTP only: no shell, whoever logs in
+        "PermitTTY no",
+        "AllowTcpForwarding no",
+        "X11Forwarding no",
+        "LogLevel VERBOSE",
+    ]
+    config = folder / "sshd_config"
+    config.write_text("\n".join(lines) + "\n")
+    # OpenSSH 9.8+ penalises a source address whose connections end before login (what a
+    # refused host key looks like to the server); the tests do that on purpose.
+    probe = [sshd, "-t", "-f", str(config), "-o", "PerSourcePenalties=no"]
+    if subprocess.run(probe, capture_output=True, timeout=30, check=False).returncode == 0:
+        config.write_text(config.read_text() + "PerSourcePenalties no\n")
+    return config
+
+
+def _wait_for_banner(server: SSHDTestServer, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            return False
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection((server.host, server.port), timeout=1) as sock,
+        ):
+            if sock.recv(4).startswith(b"SSH-"):
+                return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def sshd_server(tmp_path: Path) -> Iterator[SSHDTestServer]:
+    """A real OpenSSH sshd on 127.0.0.1 (random port), key login, stopped at teardown."""
+    missing = _sshd_missing()
+    if missing:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"{missing}; the OpenSSH tests are mandatory in CI", pytrace=False)
+        pytest.skip(missing)
+    folder = tmp_path / "sshd"
+    root = tmp_path / "sshd-home"
+    folder.mkdir()
+    root.mkdir()
+    for name, kind in (("host_ed25519", "ed25519"), ("host_ecdsa", "ecdsa"), ("client", "ed25519")):
+        _run_tool("ssh-keygen", "-q", "-t", kind, "-N", "", "-C", name, "-f", str(folder / name))
+    (folder / "authorized_keys").write_bytes((folder / "client.pub").read_bytes())
+    user = getpass.getuser()
+    made_privsep = False
+    if os.geteuid() == 0 and not PRIVSEP_DIR.exists():
+        PRIVSEP_DIR.mkdir(mode=0o755)
+        made_privsep = True
+    server: SSHDTestServer | None = None
+    try:
+        for _attempt in range(3):  # the free port may be taken before sshd binds it
+            port = free_port()
+            config = _sshd_config(folder, port, user, SSHD)
+            log_file = folder / f"sshd-{port}.log"
+            process = subprocess.Popen(
+                [SSHD, "-D", "-f", str(config), "-E", str(log_file)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+            server = SSHDTestServer(
+                host=HOST,
+                port=port,
+                user=user,
+                key_file=folder / "client",
+                root=root,
+                folder=folder,
+                log_file=log_file,
+                host_keys={
+                    "ssh-ed25519": folder / "host_ed25519",
+                    "ecdsa-sha2-nistp256": folder / "host_ecdsa",
+                },
+                process=process,
+            )
+            if _wait_for_banner(server, time.monotonic() + 10):
+                break
+            server.stop()
+            server = None
+        if server is None:
+            log = log_file.read_text() if log_file.exists() else ""
+            raise RuntimeError(f"sshd did not start: {log.strip()[-2000:]}")
+        yield server
+    finally:
+        if server is not None:
+            server.stop()
+        if made_privsep:
+            with contextlib.suppress(OSError):
+                PRIVSEP_DIR.rmdir()
 
 
 # -- S3 ----------------------------------------------------------------------------------------

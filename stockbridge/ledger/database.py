@@ -6,9 +6,7 @@ dialect gets the settings that make a commit mean "on disk" and a lock mean "nob
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from stockbridge.errors import LedgerError, StoreBusyError
+from stockbridge.ledger.filelock import FileLock, LockHeld
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = "stockbridge:migrate"
@@ -153,15 +152,15 @@ def store_lock(engine: Engine, store: str) -> Iterator[None]:
             yield
             return
         lock_path = Path(f"{Path(database).expanduser().absolute()}.{store}.lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        lock = FileLock(lock_path)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise busy from None
+            lock.acquire()
+        except LockHeld:
+            raise busy from None
+        try:
             yield
         finally:
-            os.close(fd)
+            lock.release()
         return
 
     try:

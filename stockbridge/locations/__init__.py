@@ -50,8 +50,10 @@ def open_folder(config: LocationConfig) -> Location:
 
 def open_file(config: LocationConfig) -> tuple[Location, str]:
     """The folder holding the file a location names, and the file's name."""
-    url = config.url.rstrip("/")
-    folder_url, name = posixpath.split(url) if "://" in url else _split_local(config)
+    if config.scheme == "file":  # split by the OS's rules: C:\, C://, file:///C:/ alike
+        folder_url, name = _split_local(config)
+    else:
+        folder_url, name = posixpath.split(config.url.rstrip("/"))
     folder = open_folder(config.model_copy(update={"url": folder_url or "."}))
     return folder, name
 

@@ -2,13 +2,15 @@
 
 Publishing writes a hidden temp file in the same folder, fsyncs it and ``os.replace``-s it
 over the target: atomic on every local filesystem, and sync clients such as Dropbox ignore
-dot-files until they are renamed.
+dot-files until they are renamed. On Windows a rename waits out the moments when another
+program (Dropbox, an antivirus, the till reading the export) has the file open.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +19,10 @@ from fsspec.implementations.local import LocalFileSystem
 from stockbridge.config.locations import LocationConfig
 from stockbridge.errors import LocationError
 from stockbridge.locations.base import Location, _describe
+
+_WINDOWS = os.name == "nt"
+SHARING_RETRIES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+"""Seconds between attempts at a rename Windows refuses because the file is open elsewhere."""
 
 
 class LocalLocation(Location):
@@ -43,7 +49,7 @@ class LocalLocation(Location):
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(temp, target)
+            _replace(temp, target)
             _fsync_dir(target.parent)
         except OSError as exc:
             temp.unlink(missing_ok=True)
@@ -68,19 +74,40 @@ class LocalLocation(Location):
             if not source.exists() and destination.exists():
                 return str(destination)
             try:
-                os.replace(source, destination)
+                _replace(source, destination)
             except OSError:
                 # Another filesystem (a synced folder on another disk): copy, then remove.
                 temp = destination.with_name(f".{destination.name}.tmp")
                 shutil.copyfile(source, temp)
-                os.replace(temp, destination)
+                _replace(temp, destination)
                 source.unlink(missing_ok=True)
         except OSError as exc:
             raise LocationError(f"cannot move {source} to {destination}: {_describe(exc)}") from exc
         return str(destination)
 
 
+def _replace(source: Path, target: Path) -> None:
+    """``os.replace``, retried for a few seconds on Windows while the file is in use.
+
+    Windows refuses to rename over (or away) a file another process holds open without
+    delete sharing (``PermissionError``, a sharing violation); sync clients and virus
+    scanners do that for moments after every change. On POSIX a rename never fails that way,
+    so there a ``PermissionError`` is final at once.
+    """
+    for delay in SHARING_RETRIES if _WINDOWS else ():
+        try:
+            os.replace(source, target)
+            return
+        except PermissionError:
+            time.sleep(delay)
+    os.replace(source, target)
+
+
 def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable on POSIX. Windows cannot open a folder to flush it (NTFS
+    journals the rename as metadata), so there it is skipped."""
+    if _WINDOWS:
+        return
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

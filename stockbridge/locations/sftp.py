@@ -1,10 +1,14 @@
 """SFTP folders, through fsspec's paramiko filesystem.
 
 Publishing uploads a hidden temp file and ``posix_rename``-s it over the target (atomic on
-OpenSSH); a move is one rename. Host keys found in ``~/.ssh/known_hosts`` are enforced (a
-changed key fails); an unknown host is accepted with a logged warning naming its key's
-fingerprint, as there is no ``known_hosts`` option yet. A dropped connection is reconnected
-once per operation. One connection must not be shared between threads.
+OpenSSH); a move is one rename. A dropped connection is reconnected once per operation. One
+connection must not be shared between threads.
+
+The server's host key is verified before the password or key is sent, as FTPS verifies its
+certificate: against a pinned ``host_key`` fingerprint, else against ``known_hosts`` (default
+``~/.ssh/known_hosts``, hashed or plain lines, ``[host]:port`` for other ports than 22). An
+unknown key is refused with the fingerprint to pin; a key that differs from the known one is
+refused as a possible attack. ``verify: false`` accepts any key and warns on every connect.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from urllib.parse import unquote, urlsplit
 
 import paramiko
 from fsspec.implementations.sftp import SFTPFileSystem
+from paramiko.hostkeys import HostKeyEntry
 
-from stockbridge.config.locations import LocationConfig
+from stockbridge.config.locations import LocationConfig, expand_path
 from stockbridge.errors import LocationError
 from stockbridge.locations.base import (
     Location,
@@ -41,33 +46,139 @@ SPOOL_IN_MEMORY = 16 * 2**20
 _DROPPED = (paramiko.SSHException, EOFError, ConnectionError, TimeoutError)
 
 
-class _LogUnknownHostKey(paramiko.MissingHostKeyPolicy):
-    """Accept a host that is not in known_hosts, saying so with its key's fingerprint."""
+class _HostKeyCheck(paramiko.MissingHostKeyPolicy):
+    """Decides on a key paramiko did not find among the loaded known hosts.
+
+    With a pin nothing is loaded, so every key comes here and must match the pin; with
+    ``known_hosts`` only unknown hosts come here and are refused; with ``verify: false``
+    nothing is loaded and every key is accepted with a warning.
+    """
+
+    def __init__(self, config: LocationConfig):
+        self.config = config
+        self.revoked: set[str] = set()
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: Any) -> None:
-        fingerprint = getattr(key, "fingerprint", None) or key.get_fingerprint().hex()
-        logger.warning(
-            "SFTP host %s is not in known_hosts; accepting its %s key %s unverified",
-            hostname,
-            key.get_name(),
-            fingerprint,
+        config, kind, fingerprint = self.config, key.get_name(), key.fingerprint
+        if not config.verify:
+            logger.warning(
+                "SSH host key of %s is NOT verified (verify: false): anyone on the network path"
+                " could pose as the server and read the password and the files; the server"
+                " showed %s key %s (pin it with host_key: %s)",
+                config.display,
+                kind,
+                fingerprint,
+                fingerprint,
+            )
+            return
+        if config.host_key is not None:
+            if fingerprint == config.host_key:
+                return
+            raise LocationError(
+                f"{config.display}: the server's {kind} key {fingerprint} does not match"
+                f" host_key {config.host_key}: the key changed, possibly an attack (someone on"
+                " the network path posing as the server), so stockbridge refuses to connect;"
+                f" if the server was really given a new key, set `host_key: {fingerprint}`"
+            )
+        known_hosts = config.known_hosts_path
+        if fingerprint in self.revoked:
+            raise LocationError(
+                f"{config.display}: the server's {kind} key {fingerprint} is marked @revoked in"
+                f" known_hosts {known_hosts}, so stockbridge refuses to connect"
+            )
+        missing = "" if expand_path(known_hosts).exists() else " (which does not exist)"
+        raise LocationError(
+            f"{config.display}: the server's {kind} key {fingerprint} is not in known_hosts"
+            f" {known_hosts}{missing}; if you trust it, add `host_key: {fingerprint}` to this"
+            " location (or add the server's key to that known_hosts file)"
         )
 
 
-class KnownHostsSFTPFileSystem(SFTPFileSystem):
-    """fsspec's SFTP filesystem, but checking the user's known_hosts (fsspec ignores it)."""
+class VerifiedSFTPFileSystem(SFTPFileSystem):
+    """fsspec's SFTP filesystem verifying the host key (fsspec trusts any key it is shown)."""
+
+    host_key_policy: _HostKeyCheck
+
+    def __init__(self, host: str, *, location: LocationConfig, **ssh_kwargs: Any):
+        self.location = location
+        super().__init__(host, host_key_policy=_HostKeyCheck(location), **ssh_kwargs)
 
     def _connect(self) -> None:
+        config = self.location
         self.client = paramiko.SSHClient()
-        with suppress(OSError):
-            self.client.load_system_host_keys()
+        if config.verify and config.host_key is None:
+            self.host_key_policy.revoked = _load_known_hosts(self.client, config)
         self.client.set_missing_host_key_policy(self.host_key_policy)
-        self.client.connect(self.host, **self.ssh_kwargs)
+        try:
+            self.client.connect(self.host, **self.ssh_kwargs)
+        except paramiko.BadHostKeyException as exc:
+            self.client.close()
+            raise _changed_key(config, self.host, self.ssh_kwargs.get("port"), exc) from None
+        except BaseException:
+            self.client.close()  # a refused key must not leave the transport thread behind
+            raise
         self.ftp = self.client.open_sftp()
 
 
+def _load_known_hosts(client: paramiko.SSHClient, config: LocationConfig) -> set[str]:
+    """Trust the keys of a known_hosts file; return the fingerprints it marks ``@revoked``.
+
+    Read line by line as OpenSSH does: a line that cannot be read (a corrupt key, a key type
+    paramiko lacks, ``@cert-authority``, which paramiko cannot check) is skipped, where
+    paramiko's own loader would reject the whole file. A revoked key is never trusted.
+    Read-only: stockbridge never adds a key to a known_hosts file.
+    """
+    path = expand_path(config.known_hosts_path)
+    if config.known_hosts is None and not path.exists():
+        return set()  # the default file is optional; every host is then unknown
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise LocationError(
+            f"{config.display}: cannot read known_hosts {config.known_hosts_path}: {_describe(exc)}"
+        ) from exc
+    trusted: list[HostKeyEntry] = []
+    revoked: set[str] = set()
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        marker, _, rest = line.partition(" ") if line.startswith("@") else ("", "", line)
+        if not rest or rest.startswith("#") or marker not in ("", "@revoked"):
+            continue
+        try:
+            entry = HostKeyEntry.from_line(rest, number)
+        except Exception:
+            entry = None
+        if entry is None or entry.key is None:
+            logger.debug("known_hosts %s line %d skipped: not readable", path, number)
+        elif marker == "@revoked":
+            revoked.add(entry.key.fingerprint)
+        else:
+            trusted.append(entry)
+    keys = client.get_host_keys()
+    for entry in trusted:
+        if entry.key.fingerprint not in revoked:
+            for name in entry.hostnames:
+                keys.add(name, entry.key.get_name(), entry.key)
+    return revoked
+
+
+def _changed_key(
+    config: LocationConfig, host: str, port: int | None, exc: paramiko.BadHostKeyException
+) -> LocationError:
+    name = host if port in (None, 22) else f"[{host}]:{port}"
+    known_hosts = config.known_hosts_path
+    return LocationError(
+        f"{config.display}: the server's {exc.key.get_name()} key {exc.key.fingerprint} is not"
+        f" the {exc.expected_key.get_name()} key {exc.expected_key.fingerprint} that"
+        f" known_hosts {known_hosts} has for {name}: the key changed, possibly an attack"
+        " (someone on the network path posing as the server), so stockbridge refuses to"
+        " connect; if the server was really given a new key, remove the old one with"
+        f" `ssh-keygen -R '{name}' -f {known_hosts}` and add the new one"
+    )
+
+
 class SFTPLocation(Location):
-    fs: KnownHostsSFTPFileSystem
+    fs: VerifiedSFTPFileSystem
 
     @classmethod
     def open(cls, config: LocationConfig) -> SFTPLocation:
@@ -80,7 +191,7 @@ class SFTPLocation(Location):
             "port": config.port or parts.port or 22,
             "username": config.username or (unquote(parts.username) if parts.username else None),
             "password": config.password.get_secret_value() if config.password else None,
-            "key_filename": config.key_file,
+            "key_filename": str(expand_path(config.key_file)) if config.key_file else None,
             "timeout": config.timeout,
             "banner_timeout": config.timeout,
             "auth_timeout": config.timeout,
@@ -88,12 +199,11 @@ class SFTPLocation(Location):
             "allow_agent": not explicit,
         }
         try:
-            fs = KnownHostsSFTPFileSystem(
-                parts.hostname,
-                host_key_policy=_LogUnknownHostKey(),
-                skip_instance_cache=True,
-                **options,
+            fs = VerifiedSFTPFileSystem(
+                parts.hostname, location=config, skip_instance_cache=True, **options
             )
+        except LocationError:
+            raise
         except Exception as exc:
             raise LocationError(f"cannot connect to {config.display}: {_describe(exc)}") from exc
         root = "/" + unquote(parts.path).strip("/")
