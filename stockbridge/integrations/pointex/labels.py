@@ -49,6 +49,7 @@ ABBREVIATIONS: dict[str, tuple[str, ...]] = {
     "dom": ("domaine",),
     "dne": ("domaine",),
     "dmn": ("domaine",),
+    "dmne": ("domaine",),
     "st": ("saint",),
     "ste": ("sainte",),
     "1er": ("premier", "cru"),
@@ -110,6 +111,7 @@ _YEAR4 = re.compile(r"^(18|19|20)\d\d$")
 _VOLUME = re.compile(r"(?<![\d.,])(\d+(?:[.,]\d+)?)\s*(cl|ml|l|ltr|litre|litres)\b")
 _BARE_VOLUME = re.compile(r"(?<![\d.,])(37[.,]5|1[.,]5|0[.,]75|0[.,]375|3[.,]0)(?![\d.,])")
 _APOSTROPHE_YEAR = re.compile(r"['’`´](\d\d)\b")
+_LONG_FORMATS = ("verre", "bouteille", "magnum", "demie", "jeroboam", "carafe", "pichet")
 _CUT_VOLUMES = frozenset({"75", "37", "50"})
 _HALF = re.compile(r"(?<!\d)1/2(?!\d)")
 _CH9DP = re.compile(r"\bch\.?\s?9\s?dp\b")
@@ -181,6 +183,13 @@ def normalise_words(text: str) -> list[str]:
     return [word for word in expand(_tokens(folded)) if word not in FORMAT_WORDS]
 
 
+def _cut_format(token: str) -> str | None:
+    """The format word that ``token`` is the start of (``VER``, ``MAGN``, ``BOUTEI``)."""
+    if len(token) < 3 or token in FORMAT_WORDS:
+        return None
+    return next((word for word in _LONG_FORMATS if word.startswith(token)), None)
+
+
 def two_digit_year(value: int, today: date | None = None) -> int:
     """``15`` -> 2015, ``98`` -> 1998: the century is the one that makes the vintage no
     later than next year (wine is sold en primeur, never decades ahead)."""
@@ -235,7 +244,16 @@ def parse_label(label: str) -> ParsedLabel:
             vintage = two_digit_year(int(tokens[vintage_at]))
     if vintage_at is not None:
         tokens = tokens[:vintage_at] + tokens[vintage_at + 1 :]
+    if vintage is not None and volume is None:
+        cut = [i for i, token in enumerate(tokens) if token in _CUT_VOLUMES]
+        if cut and cut[-1] >= len(tokens) - 2:
+            # "TAVEL 2022 75C": the till's width left the number of a volume.
+            volume = float(tokens[cut[-1]])
+            tokens = tokens[: cut[-1]] + tokens[cut[-1] + 1 :]
 
+    if vintage_at is not None and len(tokens) > vintage_at and _cut_format(tokens[-1]):
+        # "MOUTON ROTHSCHILD 09 VER": a format word the till's width cut short.
+        tokens = [*tokens[:-1], _cut_format(tokens[-1]) or ""]
     formats = [FORMAT_WORDS[token] for token in tokens if token in FORMAT_WORDS]
     specific = [f for f in formats if f != "bottle"]
     shape = specific[-1] if specific else (formats[-1] if formats else None)

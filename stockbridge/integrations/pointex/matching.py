@@ -58,11 +58,12 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 from stockbridge.integrations.pointex.labels import (
     FORMAT_VOLUMES,
@@ -81,26 +82,40 @@ MATCH_MARGIN = 12.0
 """A wine more than this below the best one is another wine, even above MATCH_SCORE."""
 IDENTITY_BETA = 0.55
 """How much naming the wine's distinctive words counts (see the module docstring)."""
+LOOSE_BETA = 0.25
+"""IDENTITY_BETA for a wine without a producer: its name may hold the producer's words,
+which labels often leave out (``CHABLIS 22`` for *Domaine William Fèvre Chablis*)."""
 NAME_GAMMA = 0.15
 """How much naming the rest of the wine's name counts (ranks near-duplicates)."""
 CONTEXT_FACTOR = 0.45
 """Weight of name words that repeat the appellation or colour (``Bandol``, ``Blanc``)."""
 WEAK_FACTOR = 0.3
 """Weight of words that staff leave out because they go without saying."""
-WEAK_WORDS = frozenset({"chateau", "domaine", "brut", "cuvee", "maison"})
-"""Words that go without saying; numbers in names (``Collection 243``) count as weak too."""
+WEAK_WORDS = frozenset(
+    {"chateau", "domaine", "brut", "cuvee", "maison", "grand", "premier", "cru", "classe"}
+)
+"""Words that go without saying (``Corton-Charlemagne`` for *Corton-Charlemagne Grand
+Cru*); numbers in names (``Collection 243``) count as weak too."""
 COLOUR_CONFLICT = 0.7
 """Factor on a wine whose colour contradicts a colour word of the label (``CRISTAL ROSE``
 against a white Cristal), unless the wine's name has that word (``CHEVAL BLANC``)."""
+COLOUR_UNKNOWN = 0.85
+"""How well a wine without a colour explains a label's colour word."""
 COLOURS = {
     **dict.fromkeys(("rouge", "red", "rosso", "tinto", "rot"), 1),
     **dict.fromkeys(("blanc", "white", "bianco", "blanco", "weiss", "liquoreux"), 2),
     **dict.fromkeys(("rose", "rosado", "rosato"), 3),
 }
-UNKNOWN_FACTOR = 0.8
+UNKNOWN_FACTOR = 1.0
 """Weight of a label word the cellar does not have, as a share of the rarest word's."""
-FUZZY_SLOPE = 1.6
-"""Similarity of a typo: ``1 - FUZZY_SLOPE × (1 - ratio/100)``."""
+UNKNOWN_LENGTH = 5
+"""Unknown words shorter than this weigh in proportion to their length."""
+TYPO_SIMILARITY = {0: 1.0, 1: 0.88, 2: 0.72}
+"""Similarity of a word one or two edits away from a cellar word."""
+CUT_CREDIT = 0.6
+"""Credit for the name words after the last one a cut label shows (see _cut_identity)."""
+CUT_LENGTH = 18
+"""Labels this long or longer may have been cut at the till's width."""
 RERANK_FUZZ = 0.08
 """Share of the re-ranked score given to token_sort_ratio on the names."""
 CANDIDATES = 24
@@ -136,6 +151,8 @@ class _Wine:
     producer: tuple[str, ...]
     colour: int
     """Code in COLOURS of the colour column, 0 when unknown."""
+    name_ids: tuple[int, ...] = ()
+    """Vocabulary ids of the name's words, in order."""
 
 
 class CellarIndex:
@@ -183,6 +200,7 @@ class CellarIndex:
         wine_of: dict[tuple, int] = {}
         wines: list[_Wine] = []
         docs: list[dict[int, tuple[float, float, float]]] = []
+        generics: list[bool] = []
         item_wine = np.empty(len(self._ids), dtype=np.int64)
 
         for row, name in enumerate(self._names):
@@ -211,7 +229,10 @@ class CellarIndex:
                     0,
                 )
                 wines.append(_Wine(" ".join(name_words), [], frozenset(), False, producer, colour))
-                docs.append(_document(name_words, extra, roles, vocabulary))
+                doc, generic = _document(name_words, extra, roles, vocabulary)
+                docs.append(doc)
+                generics.append(generic)
+                wines[wine].name_ids = tuple(vocabulary[w] for w in name_words)
             item_wine[row] = wine
             wines[wine].items.append(row)
 
@@ -247,14 +268,23 @@ class CellarIndex:
         totals = np.zeros((3, n_wines), dtype=np.float64)
         for kind in range(3):
             np.add.at(totals[kind], post_wine, weights[:, kind])
-        self._generic = totals[0] <= 0
+        self._generic = np.array(generics, dtype=bool)
+        self._docs = docs
         self._totals = np.maximum(totals, 1e-9)
-        # Naming the producer identifies a wine as well as its producer has few wines here.
+        # Naming the producer identifies a wine as well as its producer has few wines here;
+        # but a château's name is its grand vin's, never its second wine's.
         makers = Counter(wine.producer for wine in wines)
         self._producer_share = np.array(
-            [1.0 / math.sqrt(makers[w.producer]) if w.producer else 0.0 for w in wines]
+            [
+                1.0 / math.sqrt(makers[w.producer])
+                if w.producer and w.producer[0] != "chateau"
+                else 0.0
+                for w in wines
+            ]
         )
+        self._beta = np.array([IDENTITY_BETA if w.producer else LOOSE_BETA for w in wines])
         self._colour = np.array([wine.colour for wine in wines], dtype=np.int8)
+        self._colour_unknown = np.where(self._colour == 0, COLOUR_UNKNOWN, 0.0)
         self._name_has = {
             code: np.array([any(COLOURS.get(x) == code for x in w.name.split()) for w in wines])
             for code in set(COLOURS.values())
@@ -272,28 +302,31 @@ class CellarIndex:
         parsed = [parse_label(label) for label in labels]
         tokens = [list(dict.fromkeys(p.wine.split())) for p in parsed]
         fuzzy = self._fuzzy_words({t for ts in tokens for t in ts})
-        return [self._suggest(p, ts, fuzzy, limit) for p, ts in zip(parsed, tokens, strict=True)]
+        return [
+            self._suggest(p, ts, fuzzy, limit, len(label.strip()) >= CUT_LENGTH)
+            for label, p, ts in zip(labels, parsed, tokens, strict=True)
+        ]
 
     def _fuzzy_words(self, tokens: set[str]) -> dict[str, list[tuple[int, float]]]:
-        """Vocabulary words within a typo of each label word the cellar lacks."""
+        """Vocabulary words within a typo of each label word the cellar lacks: one edit
+        (a letter swapped, dropped, doubled or mistyped: optimal string alignment distance)
+        from four letters on, two from eight."""
         queries = sorted(t for t in tokens if t not in self._vocabulary and _fuzzable(t))
         if not queries or not self._words:
             return {}
-        scores = process.cdist(
+        distances = process.cdist(
             queries,
             self._words,
-            scorer=fuzz.ratio,
-            score_cutoff=75,
-            dtype=np.uint8,
+            scorer=OSA.distance,
+            score_cutoff=2,
+            dtype=np.int32,
             workers=self.workers,
         )
         found: dict[str, list[tuple[int, float]]] = {}
         for row, query in enumerate(queries):
-            cutoff = 86 if len(query) <= 4 else 80 if len(query) <= 6 else 75
-            (columns,) = np.nonzero(scores[row] >= cutoff)
-            found[query] = [
-                (int(c), 1.0 - FUZZY_SLOPE * (1.0 - float(scores[row, c]) / 100)) for c in columns
-            ]
+            allowed = 2 if len(query) >= 8 else 1
+            (columns,) = np.nonzero(distances[row] <= allowed)
+            found[query] = [(int(c), TYPO_SIMILARITY[int(distances[row, c])]) for c in columns]
         return found
 
     def _matches(
@@ -328,6 +361,7 @@ class CellarIndex:
         tokens: list[str],
         fuzzy: dict[str, list[tuple[int, float]]],
         limit: int,
+        maybe_cut: bool,
     ) -> list[Suggestion]:
         n_wines = len(self._wines)
         if not tokens or n_wines == 0:
@@ -339,7 +373,8 @@ class CellarIndex:
         for index, token in enumerate(tokens):
             matches = self._matches(token, index == len(tokens) - 1, fuzzy)
             if not matches:
-                total_weight += self._unknown_weight
+                # A short word the cellar lacks is more often an abbreviation than a name.
+                total_weight += self._unknown_weight * min(1.0, len(token) / UNKNOWN_LENGTH)
                 continue
             best = max(matches, key=lambda m: (m[1], self._idf[m[0]]))
             weight = float(self._idf[best[0]])
@@ -350,6 +385,9 @@ class CellarIndex:
                 np.maximum.at(coverage, self._post_wine[lo:hi], similarity)
                 if similarity > best_for_word.get(tid, 0.0):
                     best_for_word[tid] = similarity
+            if token in COLOURS:
+                # A wine of unknown colour can be of the colour a label says.
+                np.maximum(coverage, self._colour_unknown, out=coverage)
             explained += weight * coverage
         if not best_for_word:
             return []
@@ -366,21 +404,53 @@ class CellarIndex:
             np.maximum(covered[1], covered[2]),
             np.maximum(covered[0], by_producer),
         )
-        scores = (
-            100.0
-            * (explained / total_weight)
-            * (1.0 - IDENTITY_BETA + IDENTITY_BETA * identity)
-            * (1.0 - NAME_GAMMA + NAME_GAMMA * covered[1])
-        )
+        explains = explained / total_weight
+        factor = np.ones(n_wines, dtype=np.float64)
         for code in {COLOURS[t] for t in tokens if t in COLOURS}:
             clash = (self._colour != 0) & (self._colour != code) & ~self._name_has[code]
-            scores[clash] *= COLOUR_CONFLICT
+            factor[clash] = COLOUR_CONFLICT
+        scores = _score(explains, identity, covered[1], self._beta) * factor
         candidates = np.flatnonzero(scores > 0)
         if len(candidates) > CANDIDATES:
             top = np.argpartition(-scores[candidates], CANDIDATES)[:CANDIDATES]
             candidates = candidates[top]
+        if maybe_cut:
+            for wine in candidates:
+                cut = self._cut_identity(int(wine), best_for_word, covered[2, wine])
+                if cut is not None:
+                    lenient = _score(explains[wine], *cut, self._beta[wine]) * factor[wine]
+                    scores[wine] = max(scores[wine], lenient)
         ranked = self._rerank(parsed, candidates, scores)
         return self._items(parsed, ranked, limit)
+
+    def _cut_identity(
+        self, wine: int, best_for_word: dict[int, float], producer_cover: float
+    ) -> tuple[float, float] | None:
+        """(identity, name coverage) of a wine for a label that may have been cut at the
+        till's width, or None when the label does not look like the start of its name.
+
+        A cut label shows the first words of a name (``PULIGNY MONTRACHET 1ER`` for *...
+        1er Cru Les Pucelles*): when the label covers the name's first words and none after,
+        the words after get CUT_CREDIT instead of nothing.
+        """
+        ids = self._wines[wine].name_ids
+        shown = [best_for_word.get(tid, 0.0) for tid in ids]
+        first_missing = next((i for i, s in enumerate(shown) if s == 0.0), len(shown))
+        if first_missing == 0 or first_missing == len(shown) or any(shown[first_missing:]):
+            return None
+        doc = self._docs[wine]
+        if all(_weak(self._words[tid]) for tid in ids[:first_missing]):
+            return None  # only words that go without saying: "CHATEAU" is no start of a name
+        sums = [0.0, 0.0]
+        for tid, similarity in zip(ids, shown, strict=True):
+            credit = similarity or CUT_CREDIT
+            sums[0] += doc[tid][0] * self._idf[tid] * credit
+            sums[1] += doc[tid][1] * self._idf[tid] * credit
+        distinct = min(sums[0] / self._totals[0, wine], 1.0)
+        name = min(sums[1] / self._totals[1, wine], 1.0)
+        if self._generic[wine]:
+            return max(name, producer_cover), name
+        return max(distinct, self._producer_share[wine] * producer_cover), name
 
     def _rerank(
         self, parsed: ParsedLabel, candidates: np.ndarray, scores: np.ndarray
@@ -434,6 +504,13 @@ class CellarIndex:
         return chosen
 
 
+def _score(explains: Any, identity: Any, name: Any, beta: Any) -> Any:
+    """The wine score from its three coverages (arrays or floats)."""
+    return (
+        100.0 * explains * (1.0 - beta + beta * identity) * (1.0 - NAME_GAMMA + NAME_GAMMA * name)
+    )
+
+
 def _with_score(suggestion: Suggestion, score: float) -> Suggestion:
     return Suggestion(
         suggestion.item, suggestion.name, suggestion.vintage, score, suggestion.answer
@@ -457,7 +534,9 @@ def _vintage_judgement(
     if vintage is None:
         return 0.0, "yes"
     if not wine.has_nv and len(wine.vintages) == 1:
-        return 0.0, "yes"
+        # Below a non-vintage wine that scores the same: a label without a vintage is
+        # more often a wine without one.
+        return 0.5, "yes"
     newest = max(wine.vintages)
     return VINTAGE_PENALTY + min(0.2 * (newest - vintage), 2.0), "almost"
 
@@ -467,39 +546,46 @@ def _document(
     extra: tuple[tuple[str, ...], ...],
     roles: list[str],
     vocabulary: dict[str, int],
-) -> dict[int, tuple[float, float, float]]:
-    """A wine's words -> (distinctive, name, producer) weight factors; every word of every
-    column explains labels, whatever its factors.
+) -> tuple[dict[int, tuple[float, float, float]], bool]:
+    """A wine's words -> (distinctive, name, producer) weight factors, and whether the wine
+    is generic; every word of every column explains labels, whatever its factors.
 
-    Distinctive words are the name's words that are not the producer's, the appellation's
-    or the colour's: ``pavillon`` in *Pavillon Rouge du Château Margaux* (producer Château
-    Margaux, appellation Margaux), ``pucelles``, ``premier`` and ``cru`` in *Puligny-Montrachet
-    1er Cru Les Pucelles*. A wine without any (*Meursault* by Domaine Roulot, *Bandol* by
-    Domaine Tempier) is named by its name or by its producer, whichever the label covers
-    better.
+    Distinctive words are the name's words that are not the producer's or the
+    appellation's: ``pavillon`` and ``rouge`` in *Pavillon Rouge du Château Margaux*
+    (producer Château Margaux, appellation Margaux), ``pucelles`` in *Puligny-Montrachet
+    1er Cru Les Pucelles*. A generic wine has none but words that go without saying
+    (*Meursault* by Domaine Roulot, *Bandol* by Domaine Tempier): it is named by its name
+    or by its producer, whichever the label covers better.
     """
     by_role: dict[str, set[str]] = {}
     for ws, role in zip(extra, roles, strict=True):
         by_role.setdefault(role, set()).update(ws)
     producer = by_role.get("producer", set())
-    context = by_role.get("appellation", set()) | by_role.get("colour", set())
+    appellation = by_role.get("appellation", set())
     doc: dict[str, list[float]] = {}
     for ws in extra:
         for w in ws:
             doc.setdefault(w, [0.0, 0.0, 0.0])
+    generic = True
     for w in name:
-        weak = WEAK_FACTOR if w in WEAK_WORDS or w.isdigit() else 1.0
+        weak = _weak(w)
+        factor = WEAK_FACTOR if weak else 1.0
         factors = doc.setdefault(w, [0.0, 0.0, 0.0])
-        factors[1] = CONTEXT_FACTOR if w in context else weak
-        if w not in producer and w not in context:
-            factors[0] = weak
+        factors[1] = CONTEXT_FACTOR if w in appellation else factor
+        if w not in producer and w not in appellation:
+            factors[0] = factor
+            generic = generic and weak
     for w in producer:
         doc[w][2] = WEAK_FACTOR if w in WEAK_WORDS else 1.0
     found: dict[int, tuple[float, float, float]] = {}
     for w, factors in doc.items():
         tid = vocabulary.setdefault(w, len(vocabulary))
         found[tid] = (factors[0], factors[1], factors[2])
-    return found
+    return found, generic
+
+
+def _weak(word: str) -> bool:
+    return word in WEAK_WORDS or word.isdigit()
 
 
 def _is_year(word: str) -> bool:
