@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-Kind = Literal["apply", "export", "idle"]
+Kind = Literal["apply", "export", "idle", "match"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class Case:
     empty_runs: int = 2
     reference: bool = True
     """Run the plain-Python reference (``--quick`` keeps it for sqlite-1m only)."""
+    labels: int = 0
+    """Till labels to match (``match`` cases; ``articles`` is then the cellar's items)."""
     note: str = ""
 
     @property
@@ -113,6 +115,17 @@ CASES: list[Case] = [
         note="measured: median wall time of the in-process flow call, nothing to import"
         " (includes Prefect's wait for its heartbeat thread after the flow's final state)",
     ),
+    Case(
+        "match-50k",
+        "cellar suggestions for 1,000 till labels, 50,000-item cellar (Pointex/Somm'It)",
+        "match",
+        articles=50_000,
+        labels=1_000,
+        target_ratio=0.5,
+        empty_runs=0,
+        note="measured: CellarIndex(items) + suggest_many(labels), no Prefect; goals also"
+        " top-1 on yes labels >= 90 %, right answer >= 85 %",
+    ),
 ]
 
 QUICK: dict[str, dict[str, Any]] = {
@@ -138,6 +151,7 @@ QUICK: dict[str, dict[str, Any]] = {
     # empty_runs 0: no whole-run comparison, only publish_export.fn and its reference
     "export-1m": {"articles": 50_000, "empty_runs": 0},
     "idle-run": {"empty_runs": 2},
+    "match-50k": {"articles": 10_000, "labels": 200},
 }
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from bench import matching
 from bench.cases import Case, select
 from bench.data import Catalogue, Expected, make_catalogue, write_catalogue, write_export
 from bench.data import write_movements as _write_movements
@@ -64,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         plans, expectations, skipped = _prepare(cases, root, args, databases)
         raw: dict[str, Any] = {}
         runnable = [c for c in cases if c.name in plans]
-        groups = [runnable] if (args.quick or args.one_process) else [[c] for c in runnable]
+        flows = [c for c in runnable if c.kind not in WORKERS]
+        groups = [flows] if (args.quick or args.one_process) else [[c] for c in flows]
+        groups += [[c] for c in runnable if c.kind in WORKERS]
         for group in groups:
             if group:
                 raw.update(_run_worker(group, plans, root, args))
@@ -228,7 +231,14 @@ def _prepare_idle(case: Case, folder: Path, ledger: str, reference: bool):
     return plan, {}
 
 
-PREPARE = {"apply": _prepare_apply, "export": _prepare_export, "idle": _prepare_idle}
+PREPARE = {
+    "apply": _prepare_apply,
+    "export": _prepare_export,
+    "idle": _prepare_idle,
+    "match": matching.prepare,
+}
+WORKERS = {"match": "bench.matching"}
+"""Case kinds timed by a worker module of their own (no Prefect); others use bench.worker."""
 
 
 def _create_database() -> str:
@@ -266,7 +276,8 @@ def _run_worker(
     env = dict(os.environ)
     env.update(ENVIRONMENT)
     env.update(STOCKBRIDGE_HOME=str(home), PREFECT_HOME=str(home / "prefect"))
-    command = [sys.executable, "-m", "bench.worker", "--plan", str(plan_path)]
+    module = WORKERS.get(group[0].kind, "bench.worker")
+    command = [sys.executable, "-m", module, "--plan", str(plan_path)]
     command += ["--out", str(out_path)]
     if args.profile:
         command += ["--profile", str(RESULTS / "profiles")]
@@ -362,6 +373,8 @@ def _report(
             and memory > case.target_memory_mb
         ):
             misses.append(f"+{memory:.0f} MB > {case.target_memory_mb:.0f} MB")
+        if case.kind in MISSES:
+            misses.extend(MISSES[case.kind](case, result))
         if problems:
             verdict = "incorrect"
         elif args.quick:
@@ -465,6 +478,9 @@ def _print_table(report: list[dict[str, Any]], args: argparse.Namespace) -> None
             )
         if entry["case"].get("batch"):
             print(f"  {entry['name']}: batch settings {entry['case']['batch']}")
+        if entry["case"]["kind"] in DESCRIBE and entry["result"] not in ("skipped", "error"):
+            for line in DESCRIBE[entry["case"]["kind"]](entry):
+                print(f"  {entry['name']}: {line}")
 
 
 def _same_bytes(actual: str, expected: str) -> str | None:
@@ -549,7 +565,16 @@ def _check_idle(case: Case, plan: dict, expected: dict, result: dict) -> list[st
     ]
 
 
-CHECKS = {"apply": _check_apply, "export": _check_export, "idle": _check_idle}
+CHECKS = {
+    "apply": _check_apply,
+    "export": _check_export,
+    "idle": _check_idle,
+    "match": matching.check,
+}
+MISSES = {"match": matching.misses}
+"""Goals of a case kind beyond time and memory (accuracy of the match case)."""
+DESCRIBE = {"match": matching.describe}
+"""Lines a case kind prints under the table."""
 
 
 def _machine() -> dict[str, Any]:

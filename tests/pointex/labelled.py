@@ -544,7 +544,8 @@ def till_label(
 
     # Too long for the till: staff abbreviate everything, then give up, in turn, the words
     # they added, the producer (unless it tells the wine apart) or its first names, the
-    # appellation's spelling (MEURS for MEURSAULT) and the words that go without saying.
+    # appellation's spelling (MEURS for MEURSAULT), the appellation when the name says more,
+    # and the words that go without saying.
     steps = [
         lambda: parts.update(
             producer=squeeze(parts["producer"], 1.0, 1.0), name=squeeze(parts["name"], 1.0, 1.0)
@@ -553,11 +554,9 @@ def till_label(
         lambda: parts.update(producer=[] if not producer_needed else parts["producer"]),
         lambda: parts.update(producer=parts["producer"][-1:]),
         lambda: parts.update(
-            name=[
-                w[:5] if w in place and len(w) >= 7 and rng.random() < 0.7 else w
-                for w in parts["name"]
-            ]
+            name=[w[:5] if w in place and len(w) >= 7 else w for w in parts["name"]]
         ),
+        lambda: parts.update(name=[w for w in parts["name"] if w not in place] or parts["name"]),
         lambda: parts.update(
             name=[w for w in parts["name"] if w not in WEAK_LABEL_WORDS or rng.random() < 0.4]
             or parts["name"]

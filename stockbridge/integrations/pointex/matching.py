@@ -8,22 +8,31 @@ wine to match and then six items to choose from.
 Matching the wine
     Each label word is looked up in the cellar's vocabulary: exactly, as a prefix (labels
     are cut at the till's width and staff shorten words: ``PULIGNY MONTR``) and, for words
-    the cellar does not have, with rapidfuzz (typos: ``LEFLAVE``), in one vectorised
-    ``cdist`` over the vocabulary for all labels of a call. Words weigh their inverse
-    document frequency, so ``chateau`` counts little and ``pichon`` a lot. A wine scores on
-    two coverages, both weighted:
+    the cellar does not have, within one or two edits (typos: ``LEFLAVE``), found by one
+    vectorised rapidfuzz ``cdist`` (optimal string alignment distance, with a cutoff) over
+    the vocabulary for all the labels of a call. Words weigh their inverse document
+    frequency, so ``chateau`` counts little and ``pichon`` a lot; the wines holding a word
+    come from an inverted index, so every label costs a few numpy operations over the
+    wines, never a string comparison per item. A wine scores on three coverages:
 
     * how much of the label the wine explains (its name, producer, appellation, colour and
-      any other text column): a label word the cellar lacks (``LATOUR``) sinks every wine;
-    * how much of the wine's identity the label names: its name words and, at a lower
-      weight, its producer words, with name words that merely repeat the appellation or the
-      colour counting less. This is what puts ``Château Margaux`` above ``Pavillon Rouge du
-      Château Margaux`` for ``CH MARGAUX``, and says ``no`` to that label when the cellar
-      only has the second wine.
+      any other text column): a label word the cellar lacks (``LATOUR``) sinks every wine,
+      a colour that contradicts the wine's colour column costs a third;
+    * how much the label names of what sets the wine apart: the name's words that are not
+      the producer's or the appellation's (``pavillon`` in *Pavillon Rouge du Château
+      Margaux*, producer Château Margaux). Naming the producer instead counts as much as
+      that producer has few wines in the cellar, and never for a château's second wines
+      (a château's name is its grand vin's). A generic wine (*Meursault* by Domaine Roulot)
+      is named by its name or its producer. Wines without a producer are judged loosely
+      (their name may hold the producer's words, which labels leave out). This is what
+      puts ``Château Margaux`` above ``Pavillon Rouge`` for ``CH MARGAUX``, and says ``no``
+      to that label when the cellar only has the second wine;
+    * how much of the whole name the label names (ranks near-duplicates).
 
-    ``score = 100 × label_coverage × (1 - β + β × identity_coverage)``, then the best
-    candidates are re-ranked with rapidfuzz's ``token_sort_ratio`` on the names (word order
-    and near-duplicates) and with leniency for the words a cut label lost at its end.
+    ``score = 100 × explained × (1 - β + β × distinctive) × (1 - γ + γ × name)``. The best
+    candidates then get leniency when the label looks cut (18 characters or more) and
+    shows the first words of their name (``PULIGNY-MONTRACHET 1E`` for *... 1er Cru Les
+    Pucelles*), and a nudge from rapidfuzz's ``token_sort_ratio`` on the names.
 
 Answers (per suggestion: what linking the label to *that* item would be)
     The wine *matches* when its score is at least :data:`MATCH_SCORE` and within
@@ -41,7 +50,9 @@ Answers (per suggestion: what linking the label to *that* item would be)
     * **no**: the wine does not match.
 
     A vintage difference never passes as yes: ``yes`` with a label vintage requires the
-    item's vintage to be equal. Format and volume only rank items of one wine (a
+    item's vintage to be equal. The vintage is evidence too: an item in another vintage
+    loses VINTAGE_PENALTY points, so a wine with the label's vintage outranks one slightly
+    better on words without it. Format and volume only rank items of one wine (a
     ``MAG`` prefers the 150 cl item, a ``VERRE`` or no format the 75 cl bottle); they never
     change the answer, since a glass is poured from a bottle item.
 
@@ -78,7 +89,7 @@ Answer = Literal["yes", "almost", "no"]
 
 MATCH_SCORE = 62.0
 """A wine scoring below this is not the label's wine (tuned on the labelled tuning set)."""
-MATCH_MARGIN = 12.0
+MATCH_MARGIN = 20.0
 """A wine more than this below the best one is another wine, even above MATCH_SCORE."""
 IDENTITY_BETA = 0.55
 """How much naming the wine's distinctive words counts (see the module docstring)."""
@@ -120,8 +131,13 @@ RERANK_FUZZ = 0.08
 """Share of the re-ranked score given to token_sort_ratio on the names."""
 CANDIDATES = 24
 """Wines re-ranked per label."""
-VINTAGE_PENALTY = 3.0
-"""Score taken off an item of the right wine in another vintage (plus 0.2 a year, ≤ 2)."""
+VINTAGE_PENALTY = 20.0
+"""Score taken off an item in another vintage than the label's (plus 0.2 a year, ≤ 2): the
+vintage is evidence, so a wine that has the label's vintage beats one scoring up to this
+much better on words that lacks it (cut labels: ``PRODUCER MOREY-SAINT-DENIS 23`` for the
+producer's premier cru, the only one with a 2023)."""
+UNDATED_PENALTY = 3.0
+"""Score taken off the items of a wine with several vintages for a label without one."""
 VOLUME_PENALTY = 1.0
 """Score taken off an item in another volume than the label's (or 75 cl)."""
 TEXT_COLUMNS = ("item", "name", "vintage", "volume")
@@ -538,7 +554,7 @@ def _vintage_judgement(
         # more often a wine without one.
         return 0.5, "yes"
     newest = max(wine.vintages)
-    return VINTAGE_PENALTY + min(0.2 * (newest - vintage), 2.0), "almost"
+    return UNDATED_PENALTY + min(0.2 * (newest - vintage), 2.0), "almost"
 
 
 def _document(
