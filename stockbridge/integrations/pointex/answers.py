@@ -18,10 +18,14 @@ from stockbridge.integrations.pointex.links import Cellar, Waiting
 from stockbridge.movements import format_quantities
 
 FormAnswer = Literal["yes", "almost", "no", "ignore", "later"]
+POLL_SECONDS = 2
+"""How often the paused run asks Prefect whether it was answered (Prefect's default is 10 s:
+a 2 s timeout would fail 10 s late, and an answer would wait up to 10 s to apply)."""
 
 
 def answer_in_ui(ctx: RunContext) -> None:
     from prefect.artifacts import create_table_artifact
+    from prefect.exceptions import FlowPauseTimeout
     from prefect.flow_runs import pause_flow_run
     from prefect.input import RunInput
 
@@ -41,16 +45,24 @@ def answer_in_ui(ctx: RunContext) -> None:
             for w in waiting
         },
     )
-    answers = pause_flow_run(
-        wait_for_input=form.with_initial_data(
-            description=(
-                f"**{len(waiting)} drink(s) to link** in {ctx.store}. For each till code pick"
-                " yes (link to the item), almost (same wine, the vintage below), no (create the"
-                " item from name/vintage), ignore (not a drink) or later."
-            )
-        ),
-        timeout=int(ctx.config.links.timeout.total_seconds()),
-    )
+    timeout = int(ctx.config.links.timeout.total_seconds())
+    try:
+        answers = pause_flow_run(
+            wait_for_input=form.with_initial_data(
+                description=(
+                    f"**{len(waiting)} drink(s) to link** in {ctx.store}. For each till code"
+                    " pick yes (link to the item), almost (same wine, the vintage below), no"
+                    " (create the item from name/vintage), ignore (not a drink) or later."
+                )
+            ),
+            timeout=timeout,
+            poll_interval=POLL_SECONDS,
+        )
+    except FlowPauseTimeout:
+        raise StockbridgeError(
+            f"nobody answered the form within {timeout} s; the {len(waiting)} drink(s) to link"
+            " stay waiting (answer them with `stockbridge links` or start this run again)"
+        ) from None
     done = []
     for entry in waiting:
         row: Row = getattr(answers, _field(entry.till_reference))

@@ -122,7 +122,7 @@ class Cellar:
         frame = pd.DataFrame(
             rows, columns=["item", "name", "vintage", "volume", "attributes", "origin", "quantity"]
         )
-        extra = [json.loads(a) if a else {} for a in frame["attributes"]]
+        extra = [json.loads(a) if isinstance(a, str) and a else {} for a in frame["attributes"]]
         for key in sorted({k for e in extra for k in e}):
             frame[key] = [e.get(key) for e in extra]
         frame["vintage"] = frame["vintage"].astype("Int64")
@@ -184,11 +184,22 @@ class Cellar:
         with self._answer(f"link {code} -> {base} in {vintage}", "almost") as (batch, connection):
             row = self._require_item(connection, base)
             same = connection.execute(
-                select(items.c.reference, items.c.name).where(
-                    items.c.store == self.store, items.c.vintage == vintage
-                )
+                select(items.c.reference, items.c.name, items.c.volume, items.c.attributes)
+                .where(items.c.store == self.store, items.c.vintage == vintage)
+                .order_by(items.c.reference)
             ).all()
-            target = next((ref for ref, name in same if _same_wine(name, row["name"])), None)
+            # The same wine is the same name, producer... (every text column) and volume: the
+            # magnum of that vintage, or another producer's wine of that name, is another item.
+            target = next(
+                (
+                    ref
+                    for ref, name, volume, attributes in same
+                    if _same_wine(name, row["name"])
+                    and _same_volume(volume, row["volume"])
+                    and _same_attributes(attributes, row["attributes"])
+                ),
+                None,
+            )
             created = target is None
             if created:
                 target = self._new_item_id(connection, _vintage_id(base, row["vintage"], vintage))
@@ -539,6 +550,25 @@ def _plain(text: str) -> str:
 
 def _same_wine(a: str, b: str) -> bool:
     return re.sub(r"\W+", " ", _plain(a)).strip() == re.sub(r"\W+", " ", _plain(b)).strip()
+
+
+def _same_volume(a: str | None, b: str | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return a == b
+
+
+def _same_attributes(a: str | None, b: str | None) -> bool:
+    """Whether two items' other text columns (producer, appellation...) say the same."""
+
+    def words(text: str | None) -> dict[str, str]:
+        values = json.loads(text) if text else {}
+        return {key: re.sub(r"\W+", " ", _plain(str(v))).strip() for key, v in values.items()}
+
+    return words(a) == words(b)
 
 
 def _slug(text: str) -> str:

@@ -177,9 +177,12 @@ class JournalFiles:
 
     def map_files(self, texts: list[bytes], documents: list[Document]) -> ParsedFiles:
         lines, rejects, notes = [], [], {}
+        # The applier hands over each journal already decoded to UTF-8: decoding it again
+        # with a named encoding (cp1252) would turn every accent into mojibake.
+        layout = self.layout.model_copy(update={"encoding": "utf-8"})
         for index, (text, document) in enumerate(zip(texts, documents, strict=True)):
             try:
-                journal = parse_journal(text, self.layout, self.timezone, self.families)
+                journal = parse_journal(text, layout, self.timezone, self.families)
             except JournalError as exc:
                 header = text.split(b"\n", 1)[0].decode("utf-8", "replace").rstrip("\r")
                 rejects.append(pd.DataFrame({"line": [1], "raw": [header], "reason": [str(exc)]}))
