@@ -33,10 +33,21 @@ class Integration:
     the store file's path (the cellar's ``links`` answers)."""
     commands: Callable[[Any], None] | None = None
     """Adds the integration's own commands to ``stockbridge`` (argparse subparsers)."""
+    doctor: str | None = None
+    """``module:attribute`` of ``checks(store, path) -> Iterable[Check]``: the integration's
+    own start-up checks (its databases reachable, the shop accepting the credentials), run by
+    ``stockbridge doctor`` after the checks every store gets (:mod:`stockbridge.doctor`)."""
 
     def load_flow(self, path: str | None = None) -> Any:
-        module, _, attribute = (path or self.flow).partition(":")
-        return getattr(importlib.import_module(module), attribute)
+        return _load(path or self.flow)
+
+    def load_doctor(self) -> Callable[..., Any] | None:
+        return _load(self.doctor) if self.doctor else None
+
+
+def _load(path: str) -> Any:
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 @cache

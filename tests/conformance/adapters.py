@@ -6,8 +6,9 @@ An adapter builds a store file of its integration under a folder, makes valid in
 where each line of a document went. Expectations are computed here, from the generated
 lines, with Python ints in thousandths; never with the integration's own parser.
 
-A new integration adds a class here and lists it in :data:`ADAPTERS`; the suite fails for an
-integration of the registry that has none.
+A new integration adds a class here and lists it in :data:`ADAPTERS` (or, when its input is
+not a file, names its own suite in :data:`OWN_SUITES`); the suite fails for an integration of
+the registry that has neither.
 """
 
 from __future__ import annotations
@@ -453,3 +454,9 @@ class PointexAdapter(Adapter):
 
 
 ADAPTERS: dict[str, Adapter] = {a.name: a for a in (InterStockAdapter(), PointexAdapter())}
+
+OWN_SUITES: dict[str, str] = {}
+"""Integrations whose input is not a file (rows in a till database, orders from a shop API):
+name -> the module under ``tests/conformance/`` that proves the same four properties in that
+integration's terms (the same input seen twice, recovery after a kill, secrets nowhere, a bad
+record reported with where it came from, its raw text and reason)."""
