@@ -374,8 +374,10 @@ def make_labels(
 ) -> list[dict[str, Any]]:
     """``count`` labels with their truth: 62 % of a vintage in the cellar, 23 % of one it
     lacks, 15 % of a wine it lacks."""
+    from bench.ambiguity import Describer
     from tests.pointex.labelled import resolve, shout, till_label
 
+    describer = Describer(cellar)
     rng = random.Random(seed + 1)
     same_name: dict[str, list[dict]] = defaultdict(list)
     for wine in cellar:
@@ -409,11 +411,17 @@ def make_labels(
             case = resolve(
                 label, wine["rows"], wine["rows"], frozenset({wine["key"]}), shown, volume
             )
+            alike = (
+                describer.alike(label, wine["key"], shown, sorted(case.items))
+                if case.answer == "yes"
+                else []
+            )
             labels.append(
                 {
                     "label": label,
                     "answer": case.answer,
                     "items": sorted(case.items),
+                    "alike": alike,
                     "wine": wine["key"],
                 }
             )
@@ -475,12 +483,15 @@ def accuracy(labels: list[dict], firsts: list[tuple[str | None, str]], wine_of: 
         if truth["answer"] == "yes":
             counts["yes"] += 1
             counts["yes_top1"] += item in truth["items"]
+            counts["yes_top1_alike"] += item in truth["items"] or item in truth.get("alike", ())
+            counts["yes_ambiguous"] += bool(truth.get("alike"))
         elif truth["answer"] == "almost":
             counts["almost"] += 1
             counts["almost_wine"] += item is not None and wine_of.get(item) == truth["wine"]
     return {
         **counts,
         "top1_yes": counts["yes_top1"] / max(counts["yes"], 1),
+        "top1_yes_alike": counts["yes_top1_alike"] / max(counts["yes"], 1),
         "wine_almost": counts["almost_wine"] / max(counts["almost"], 1),
         "answer": counts["answers_right"] / max(counts["labels"], 1),
     }
@@ -606,6 +617,8 @@ def describe(entry: dict) -> list[str]:
             continue
         lines.append(
             f"{who}: top-1 on yes {found['top1_yes']:.1%} ({found['yes_top1']}/{found['yes']}),"
+            f" {found.get('top1_yes_alike', 0):.1%} counting items the label describes as well"
+            f" ({found.get('yes_ambiguous', 0)} yes labels fit more than one item),"
             f" right wine on almost {found['wine_almost']:.1%}"
             f" ({found['almost_wine']}/{found['almost']}), right answer {found['answer']:.1%}"
             f" ({found['answers_right']}/{found['labels']})"

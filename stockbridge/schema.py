@@ -77,7 +77,7 @@ MOVEMENT_SCHEMA = pa.schema(
 )
 """One row per stock movement. ``quantity`` is signed: negative leaves the stock."""
 
-HeldStatus = ("held", "applied", "ignored")
+HeldStatus = ("held", "applied", "ignored", "repeated")
 
 HELD_SCHEMA = pa.schema(
     [
@@ -96,7 +96,8 @@ HELD_SCHEMA = pa.schema(
     ],
     metadata={
         "quantity": b"in the source's unit (a glass), before any link's ratio",
-        "status": b"held (waiting for a link), applied (moved stock of reference), ignored",
+        "status": b"held (waiting for a link), applied (moved stock of reference), ignored,"
+        b" repeated (a sale an earlier document already brought)",
     },
 )
 """One row per source line recorded as it came (a till's sale line), whether its movement

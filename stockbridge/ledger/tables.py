@@ -153,10 +153,12 @@ held_lines = Table(
     Column("status", String(16), nullable=False),
     Column("reference", String(64)),
     Index("ix_held_lines_store_code", "store", "source_reference", "status"),
+    Index("ix_held_lines_store_time", "store", "occurred_at"),
 )
 """Input lines as the source wrote them (a till's sale lines: code, label, ticket, amount),
 in the source's own quantity. ``status`` is ``held`` (no link yet: waiting), ``applied``
-(its movement is in the ledger, under ``reference``) or ``ignored`` (not stock)."""
+(its movement is in the ledger, under ``reference``), ``ignored`` (not stock) or ``repeated``
+(a sale an earlier document of the store already brought: moves nothing)."""
 
 links = Table(
     "links",

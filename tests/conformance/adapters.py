@@ -137,7 +137,9 @@ class Adapter:
     name: ClassVar[str]
     renamed_copy: ClassVar[str]
     """What the integration makes of the same bytes under another name: ``new document``
-    (applied once more, as a document of its own) or ``duplicate``."""
+    (applied once more, as a document of its own), ``lines repeated`` (a document of its
+    own whose lines are all repeats of sales already recorded: they move nothing) or
+    ``duplicate``."""
     records_word: ClassVar[str] = "line"
 
     def make_store(self, root: Path, ledger_url: str, imports: Any = None) -> Store:
@@ -298,7 +300,7 @@ class PointexAdapter(Adapter):
     """The till's nightly journal; sales of linked till codes move cellar items."""
 
     name = "pointex"
-    renamed_copy = "new document"
+    renamed_copy = "lines repeated"
     CELLAR: ClassVar[list[tuple[str, str, int, int]]] = [
         ("V001", "Château Margaux", 2015, 6_000),
         ("V004", "Château Talbot", 2016, 12_000),
@@ -443,6 +445,7 @@ class PointexAdapter(Adapter):
             "applied": held.get("applied", 0),
             "held": held.get("held", 0),
             "ignored": held.get("ignored", 0),
+            "repeated": held.get("repeated", 0),
             "rejected": rejects,
         }
         return {k: v for k, v in found.items() if v}

@@ -115,7 +115,7 @@ def test_owner_session(cli, tmp_path, sqlite_url):
     assert out == "0501 linked to GUIG20: 2 held sale line(s) applied, stock -0.5\n"
     # ITEM after an option, as people type it: the wine is Talbot, the vintage 2017
     out = ok(cli("links", "almost", *config, "0402", "--vintage", "2017", "TALB16"))
-    assert out.startswith("0402 linked to TALB16-2017 (created): 1 held sale line(s) applied")
+    assert out.startswith("0402 linked to TALB17 (created): 1 held sale line(s) applied")
 
     stock = {row["item"]: row for row in json.loads(ok(cli("stock", *config, "--json")))}
     assert stock["MARG15"] == {
@@ -125,13 +125,13 @@ def test_owner_session(cli, tmp_path, sqlite_url):
         "quantity": "5",
     }
     assert stock["GUIG20"]["quantity"] == "23.5"
-    assert (stock["TALB16-2017"]["vintage"], stock["TALB16-2017"]["quantity"]) == (2017, "-1")
+    assert (stock["TALB17"]["vintage"], stock["TALB17"]["quantity"]) == (2017, "-1")
     assert stock["TALB16"]["quantity"] == "12"
 
     assert ok(cli("links", "show", *config)).splitlines() == [
         "GUIG20 Côtes du Rhône 2020: till code 0501, 6 per bottle (link)",
         "MARG15 Château Margaux 2015: till code 0401 (yes)",
-        "TALB16-2017 Château Talbot 2017: till code 0402 (almost)",
+        "TALB17 Château Talbot 2017: till code 0402 (almost)",
     ]
 
     # The till's own figures: quantities in its units, revenue as it rang it up.

@@ -99,6 +99,7 @@ def test_answers_link_create_ignore_and_stay_exact(store, cellar):
     # almost: Talbot 2017 is not in the cellar; it is created beside 2016 and 2018.
     done = cellar.almost("0402", 2017)
     assert done.created and done.item not in OPENING
+    assert done.item in ("TALB17", "TALB-2017"), "the id spells the new vintage as its base did"
     assert (done.lines, done.stock_change) == (1, -1000)
     talbot_2017 = done.item
     model.linked["0402"] = (talbot_2017, 1)
@@ -109,6 +110,7 @@ def test_answers_link_create_ignore_and_stay_exact(store, cellar):
     # Vacheron's Sancerre in 2023: Bourgeois's Sancerre 2023 is another wine.
     done = cellar.almost("0406", 2023, "SANC22")
     assert done.created and done.item not in OPENING, done
+    assert done.item == "SANC23-2", "SANC23 is taken (Bourgeois's): the next free id"
     model.linked["0406"] = (done.item, 1)
 
     # no: a wine the cellar lacks, entered by hand.

@@ -169,7 +169,7 @@ def test_answers_from_the_form_link_and_move_the_stock(store):
         "answer": "yes",
         "result": "MARG15: 1 held line(s) applied",
     }
-    assert answered["0900"]["result"] == "ignored: 1 held line(s) applied"
+    assert answered["0900"]["result"] == "not a drink: 1 held line(s) set aside, no stock moved"
 
 
 def test_a_form_nobody_answers_fails_after_the_timeout(tmp_path, sqlite_url):
@@ -200,3 +200,12 @@ def test_a_form_nobody_answers_fails_after_the_timeout(tmp_path, sqlite_url):
     finally:
         ledger.close()
     assert store.stock() == OPENING
+
+
+def test_form_fields_stay_distinct_for_codes_differing_only_in_punctuation():
+    from stockbridge.integrations.pointex.answers import form_fields
+
+    fields = form_fields(["A-1", "A.1", "A_1", "Ü1", "0401"])
+    assert len(set(fields.values())) == 5
+    assert all(name.isidentifier() and name.isascii() for name in fields.values())
+    assert fields["0401"] == "code_0401"

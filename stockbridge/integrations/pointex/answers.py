@@ -37,11 +37,12 @@ def answer_in_ui(ctx: RunContext) -> None:
         ctx.summary.notes.append("no drinks to link")
         return
     create_table_artifact(key=f"{key}-pending", table=pending_rows(waiting))
+    fields = form_fields([w.till_reference for w in waiting])
     form = create_model(  # type: ignore[call-overload]
         "DrinksToLink",
         __base__=RunInput,
         **{
-            _field(w.till_reference): (Row, Field(default=_proposed(w), title=_title(w)))
+            fields[w.till_reference]: (Row, Field(default=_proposed(w), title=_title(w)))
             for w in waiting
         },
     )
@@ -65,7 +66,7 @@ def answer_in_ui(ctx: RunContext) -> None:
         ) from None
     done = []
     for entry in waiting:
-        row: Row = getattr(answers, _field(entry.till_reference))
+        row: Row = getattr(answers, fields[entry.till_reference])
         try:
             result = apply_row(cellar, entry.till_reference, row)
         except StockbridgeError as exc:
@@ -78,7 +79,7 @@ def answer_in_ui(ctx: RunContext) -> None:
                 {
                     "till code": entry.till_reference,
                     "answer": row.answer,
-                    "result": f"{result.item or 'ignored'}: {result.lines} held line(s) applied",
+                    "result": answered_text(result),
                 }
             )
     ctx.summary.notes.extend(f"{d['till code']}: {d['answer']}: {d['result']}" for d in done)
@@ -139,8 +140,26 @@ def _proposed(entry: Waiting) -> Row:
     return Row(answer=best.answer, item=best.item, vintage=best.vintage)
 
 
-def _field(code: str) -> str:
-    return "code_" + "".join(c if c.isalnum() else "_" for c in code)
+def answered_text(result) -> str:
+    """What an answer did, in the words of its kind: an ignored code moved nothing."""
+    if result.item is None:
+        return f"not a drink: {result.lines} held line(s) set aside, no stock moved"
+    return f"{result.item}: {result.lines} held line(s) applied"
+
+
+def form_fields(codes: list[str]) -> dict[str, str]:
+    """A form field name per till code: letters, digits and ``_`` only, and distinct even
+    for codes that differ only in punctuation (``A-1`` and ``A.1``)."""
+    fields: dict[str, str] = {}
+    taken: set[str] = set()
+    for code in codes:
+        base = "code_" + "".join(c if c.isascii() and c.isalnum() else "_" for c in code)
+        name, number = base, 2
+        while name in taken:
+            name, number = f"{base}_{number}", number + 1
+        taken.add(name)
+        fields[code] = name
+    return fields
 
 
 def _title(entry: Waiting) -> str:

@@ -209,7 +209,7 @@ def cmd_sales(args) -> int:
         held_lines.c.quantity,
         held_lines.c.amount,
         held_lines.c.currency,
-    ).where(held_lines.c.store == args.store, held_lines.c.status != "ignored")
+    ).where(held_lines.c.store == args.store, held_lines.c.status.in_(("held", "applied")))
     if args.start:
         query = query.where(held_lines.c.occurred_at >= _utc(args.start, zone))
     if args.end:

@@ -576,6 +576,12 @@ def _slug(text: str) -> str:
 
 
 def _vintage_id(base: str, old: int | None, new: int) -> str:
-    if old is not None and str(old) in base:
-        return base.replace(str(old), str(new))
+    """The id of another vintage of ``base``: its year replaced where the id spells it
+    (``TALB-2018`` -> ``TALB-2017``, ``TALB18`` -> ``TALB17``), else the year appended."""
+    if old is not None:
+        for spelled, wanted in ((f"{old}", f"{new}"), (f"{old % 100:02d}", f"{new % 100:02d}")):
+            found = list(re.finditer(rf"(?<!\d){spelled}(?!\d)", base))
+            if found:
+                start, end = found[-1].span()
+                return base[:start] + wanted + base[end:]
     return f"{base}-{new}"

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from sqlalchemy import bindparam, select, update
 
 from stockbridge.integrations.pointex.journal import JournalError, JournalLayout, parse_journal
+from stockbridge.integrations.pointex.repeats import repeated_lines
 from stockbridge.ledger.tables import links
 from stockbridge.mapping import ParsedFiles
 from stockbridge.movements import Document, movement_table, quantities_to_decimal
@@ -77,6 +78,7 @@ class LinkedLines(ParsedFiles):
     notes: dict[str, str] = field(default_factory=dict)
 
     def record(self, batch: Batch, reasons: Counter[str]) -> None:
+        self._set_aside_repeats(batch)
         if self.linked is not None and len(self.linked):
             movements = apply_linked(
                 batch.connection,
@@ -90,6 +92,44 @@ class LinkedLines(ParsedFiles):
         super().record(batch, reasons)
         for batch_id, note in self.notes.items():
             batch.notes[batch_id] = note
+
+    def _set_aside_repeats(self, batch: Batch) -> None:
+        """Lines an earlier journal already brought stay ``repeated`` and move nothing."""
+        if self.held is None or self.held.num_rows == 0:
+            return
+        repeated = repeated_lines(batch.connection, batch.store, batch.integration, self.held)
+        if not repeated.any():
+            return
+        status = pc.if_else(pa.array(repeated), "repeated", self.held.column("status"))
+        reference = pc.if_else(
+            pa.array(repeated), pa.scalar(None, pa.string()), self.held.column("reference")
+        )
+        held = self.held.set_column(
+            self.held.schema.get_field_index("status"), "status", status
+        ).set_column(self.held.schema.get_field_index("reference"), "reference", reference)
+        object.__setattr__(self, "held", held)
+        batch_ids = held.column("batch_id").combine_chunks().cast(pa.string())
+        repeats = pc.filter(batch_ids, pa.array(repeated))
+        for item in pc.value_counts(repeats).to_pylist():
+            note = (
+                f"{item['counts']} line(s) already recorded from an earlier journal (same time,"
+                " ticket, code, quantity and amount): not counted again"
+            )
+            earlier = self.notes.get(item["values"])
+            self.notes[item["values"]] = f"{earlier}; {note}" if earlier else note
+        if self.linked is not None and len(self.linked):
+            lines = pd.DataFrame(
+                {
+                    "batch_id": batch_ids.to_numpy(zero_copy_only=False),
+                    "line": held.column("line").to_numpy(),
+                }
+            )[repeated]
+            keys = set(zip(lines["batch_id"], lines["line"], strict=True))
+            batch_of = [self.documents[i].batch_id for i in self.linked["document_index"]]
+            keep = [
+                (b, int(n)) not in keys for b, n in zip(batch_of, self.linked["line"], strict=True)
+            ]
+            object.__setattr__(self, "linked", self.linked.loc[keep].reset_index(drop=True))
 
 
 def apply_linked(
