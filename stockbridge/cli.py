@@ -50,7 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     validate.set_defaults(handler=cmd_validate)
 
     run = commands.add_parser("run", help="run one sync now (a Prefect flow run, no server needed)")
-    run.add_argument("path", help="a store file, like configs/boutique-paris.yaml")
+    run.add_argument(
+        "paths",
+        nargs="+",
+        metavar="path",
+        help="store files or folders of them (each store in turn), like configs/",
+    )
     run.set_defaults(handler=cmd_run)
 
     serve = commands.add_parser("serve", help="one scheduled deployment per store file; runs them")
@@ -132,20 +137,39 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from stockbridge.config.loader import InvalidStoreFile, load_store
+SEVERITY = (0, EXIT_BUSY, EXIT_FAILED, EXIT_USAGE)
+"""Exit codes from best to worst: a folder's run ends with the worst of its stores'."""
 
-    path = Path(args.path)
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from stockbridge.config.loader import InvalidStoreFile, load_store, store_files
+    from stockbridge.errors import ConfigError
+    from stockbridge.runtime import check_server
+
     try:
-        store = load_store(path)
-    except InvalidStoreFile as exc:
-        print(exc, file=sys.stderr)
+        paths = store_files(args.paths)
+    except ConfigError as exc:
+        print(f"stockbridge: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    summary = run_store(path, store.integration)
-    print(summary.render())
-    if summary.state == "skipped":
-        return EXIT_BUSY
-    return 0 if summary.state == "completed" else EXIT_FAILED
+    if not paths:
+        print(f"stockbridge: no .yaml store files in {', '.join(args.paths)}", file=sys.stderr)
+        return EXIT_USAGE
+    check_server()
+    codes = []
+    for path in paths:
+        try:
+            store = load_store(path)
+        except InvalidStoreFile as exc:
+            print(exc, file=sys.stderr)
+            codes.append(EXIT_USAGE)
+            continue
+        summary = run_store(path, store.integration)
+        print(summary.render())
+        if summary.state == "skipped":
+            codes.append(EXIT_BUSY)
+        else:
+            codes.append(0 if summary.state == "completed" else EXIT_FAILED)
+    return max(codes, key=SEVERITY.index)
 
 
 def run_store(path: Path, integration: str):
@@ -153,11 +177,18 @@ def run_store(path: Path, integration: str):
     from stockbridge.errors import StockbridgeError
     from stockbridge.integrations import get
     from stockbridge.logs import install_console_filter
+    from stockbridge.runtime import server_problem
     from stockbridge.summary import RunSummary
 
     flow = get(integration).load_flow()  # imports Prefect, which sets up its handlers
     install_console_filter()
-    state = flow(config_path=str(path.absolute()), return_state=True)
+    try:
+        state = flow(config_path=str(path.absolute()), return_state=True)
+    except Exception as exc:  # the run never started: no server to record it
+        sentence = server_problem(exc)
+        if sentence is None:
+            raise
+        raise StockbridgeError(sentence) from None
     try:
         summary = state.result(raise_on_failure=False)
     except Exception:  # the flow failed before it had a summary
