@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stockbridge", description="Keep retail stock in step between tills and shops."
     )
+    parser.add_argument(
+        "--version", action="version", version=f"stockbridge {_version()}", help="say the version"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     validate = commands.add_parser("validate", help="check store files; say exactly what is wrong")
@@ -67,21 +70,21 @@ def _parser() -> argparse.ArgumentParser:
 
     history = commands.add_parser("history", help="recent runs with their counts")
     history.add_argument("--store", help="only this store")
-    history.add_argument("--limit", type=int, default=20)
+    history.add_argument("--limit", type=int, default=20, help="at most this many runs (20)")
     ledger_options(history)
     history.set_defaults(handler=cmd_history)
 
     movements = commands.add_parser(
         "movements", help="which file, line and run changed an article's stock"
     )
-    movements.add_argument("--store", required=True)
-    movements.add_argument("reference")
-    movements.add_argument("--limit", type=int, default=50)
+    movements.add_argument("--store", required=True, help="the store's id")
+    movements.add_argument("reference", help="the article's reference, like 8880000000116")
+    movements.add_argument("--limit", type=int, default=50, help="at most this many movements (50)")
     ledger_options(movements)
     movements.set_defaults(handler=cmd_movements)
 
     stock = commands.add_parser("stock", help="a store's current stock, item by item")
-    stock.add_argument("--store", required=True)
+    stock.add_argument("--store", required=True, help="the store's id")
     stock.add_argument("--json", action="store_true", help="print JSON for scripts")
     ledger_options(stock)
     stock.set_defaults(handler=cmd_stock)
@@ -103,6 +106,15 @@ def _parser() -> argparse.ArgumentParser:
 
     add_commands(commands)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("stockbridge")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def ledger_options(parser: argparse.ArgumentParser) -> None:

@@ -186,8 +186,9 @@ def serve_stores(paths: Sequence[str], catch_up: bool = True) -> int:
 
     if not PREFECT_API_URL.value():
         print(
-            "stockbridge serve needs a Prefect server: start one with `prefect server start`"
-            " and set PREFECT_API_URL=http://127.0.0.1:4200/api (see README, Scheduling)",
+            "stockbridge serve needs a Prefect server: start one with `make server` (or"
+            " `prefect server start`) and set PREFECT_API_URL=http://127.0.0.1:4200/api"
+            " (see README, Scheduling)",
             file=sys.stderr,
         )
         return 2
