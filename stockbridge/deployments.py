@@ -12,6 +12,7 @@ The only parameter is the store file's absolute path: secrets stay in the enviro
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 from contextlib import suppress
@@ -239,6 +240,8 @@ def serve_stores(paths: Sequence[str], catch_up: bool = True) -> int:
     # prefect.serve's limit=None would mean "no limit" (PREFECT_RUNNER_PROCESS_LIMIT ignored):
     # a burst of due stores would then start one process per store at once.
     limit = get_current_settings().runner.process_limit
+    # Our sentence says serve stopped; Prefect's "Received KeyboardInterrupt" would say it twice.
+    logging.getLogger("prefect.flows").addFilter(_drop_shutdown_notice)
     # suppress: a Ctrl-C that lands before or after the runner's own handling of it.
     with ServerWatch(url) as watch, suppress(KeyboardInterrupt):
         serve(*deployments, print_starting_message=False, limit=limit)
@@ -246,6 +249,10 @@ def serve_stores(paths: Sequence[str], catch_up: bool = True) -> int:
         return 1
     print("stockbridge serve stopped; the stores are no longer served", file=sys.stderr)
     return 2 if problems else 0
+
+
+def _drop_shutdown_notice(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Received ")
 
 
 class ServerWatch:
@@ -292,7 +299,6 @@ class ServerWatch:
                 return
 
     def _give_up(self) -> None:
-        import logging
         import os
         import signal
 

@@ -125,7 +125,7 @@ def test_serve_serves_the_valid_files_reports_the_bad_and_stops_on_ctrl_c_and_se
     _, err = serve.communicate(timeout=60)
     assert serve.returncode == 2, err  # as validate: a bad file was left out
     assert "bad.yaml: colour" in err
-    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert err.strip().splitlines()[-1] == (
         "stockbridge serve stopped; the stores are no longer served"
     )
