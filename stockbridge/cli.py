@@ -68,6 +68,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=cmd_serve)
 
+    doctor = commands.add_parser(
+        "doctor", help="check each store's locations, ledger and servers; say what to fix"
+    )
+    doctor.add_argument(
+        "paths", nargs="*", default=["configs"], help="store files or folders (default: configs/)"
+    )
+    doctor.set_defaults(handler=cmd_doctor)
+
+    report = commands.add_parser(
+        "report", help="write one HTML page of a store's stock, lines and runs over time"
+    )
+    report.add_argument("--store", required=True, help="the store's id")
+    report.add_argument(
+        "--days", type=int, default=30, help="how many days back, ending today (30)"
+    )
+    report.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        help="an article to chart (repeat for more; default: the most moved ones)",
+    )
+    report.add_argument("--out", required=True, help="the HTML file to write, like report.html")
+    ledger_options(report)
+    report.set_defaults(handler=cmd_report)
+
     history = commands.add_parser("history", help="recent runs with their counts")
     history.add_argument("--store", help="only this store")
     history.add_argument("--limit", type=int, default=20, help="at most this many runs (20)")
@@ -214,6 +239,55 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from stockbridge.deployments import serve_stores
 
     return serve_stores(args.paths, catch_up=not args.no_catch_up)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from stockbridge.config.loader import store_files, validate_files
+    from stockbridge.doctor import store_checks
+    from stockbridge.errors import ConfigError
+
+    try:
+        files = store_files(args.paths)
+    except ConfigError as exc:
+        print(f"stockbridge: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    stores, problems = validate_files(files)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    failed = 0
+    for path, store in stores:
+        print(f"{store.store} ({store.integration}): {path}")
+        for check in store_checks(store, path):
+            mark = "FAIL" if not check.ok else "warn" if check.warning else "ok"
+            print(f"  {mark:<4}  {check.name}: {check.detail}")
+            failed += not check.ok
+    if failed:
+        print(f"{failed} check(s) failed", file=sys.stderr)
+        return EXIT_FAILED
+    if problems or not stores:
+        if not stores:
+            print(f"stockbridge: no valid store file in {', '.join(args.paths)}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from stockbridge.report import write_report
+
+    ledger = open_ledger(args)
+    try:
+        written = write_report(
+            ledger,
+            args.store,
+            Path(args.out),
+            days=args.days,
+            references=args.reference,
+            timezone=store_timezone(args),
+        )
+    finally:
+        ledger.close()
+    print(written)
+    return 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:
