@@ -37,9 +37,9 @@ class Check:
 
 # -- the shared checks ----------------------------------------------------------------------
 
-FOLDER_KEYS = frozenset({"import", "errors", "archive"})
+FOLDER_KEYS = frozenset({"import", "errors", "archive", "log_folder"})
 """Location keys that name folders; every other location names a file."""
-OUTPUT_KEYS = frozenset({"errors", "archive", "export"})
+OUTPUT_KEYS = frozenset({"errors", "archive", "export", "log_folder"})
 """Location keys a run writes to: their folder must take a file."""
 EXPIRY_WARNING_DAYS = 14
 PROBE_PREFIX = ".stockbridge-doctor-"

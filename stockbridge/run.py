@@ -22,7 +22,7 @@ from prefect.utilities.annotations import quote
 from stockbridge.config.loader import load_store
 from stockbridge.context import RunContext
 from stockbridge.errors import StockbridgeError, StoreBusyError
-from stockbridge.logs import run_id, run_logger
+from stockbridge.logs import run_id, run_logger, store_log_file
 
 Sync = Callable[[RunContext], None]
 
@@ -47,7 +47,8 @@ def run_store(config_path: str, integration: str, sync: Sync, locked: bool = Tru
         logger.error("%s", exc)
         return Failed(message=str(exc))
     label_run(config.store, integration, config.timezone)  # type: ignore[attr-defined]
-    return _run_loaded(config, integration, sync, locked, logger, this_run)
+    with store_log_file(config, logger):
+        return _run_loaded(config, integration, sync, locked, logger, this_run)
 
 
 def run_name(store: str, timezone: str, now: datetime | None = None) -> str:
