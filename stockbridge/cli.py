@@ -180,14 +180,10 @@ SEVERITY = (0, EXIT_BUSY, EXIT_FAILED, EXIT_USAGE)
 
 def cmd_run(args: argparse.Namespace) -> int:
     from stockbridge.config.loader import InvalidStoreFile, load_store, store_files
-    from stockbridge.errors import ConfigError
     from stockbridge.runtime import check_server
 
-    try:
-        paths = store_files(args.paths)
-    except ConfigError as exc:
-        print(f"stockbridge: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    # A folder is its store files; a file is loaded as given (a missing one says so).
+    paths = [f for p in args.paths for f in (store_files([p]) if Path(p).is_dir() else [Path(p)])]
     if not paths:
         print(f"stockbridge: no .yaml store files in {', '.join(args.paths)}", file=sys.stderr)
         return EXIT_USAGE

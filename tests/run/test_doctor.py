@@ -179,3 +179,31 @@ def test_a_bad_store_file_is_reported_and_the_others_checked(make_store, tmp_pat
 @pytest.fixture(autouse=True)
 def _no_configured_server(monkeypatch):
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
+
+
+def test_https_certificates_for_integration_hooks(tls_material):
+    """The helper a web shop's hook uses: verified against the CA, days to expiry."""
+    import http.server
+    import ssl
+    import threading
+
+    from stockbridge.doctor import https_certificate
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tls_material.cert_file, tls_material.key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}/api/"
+        good = https_certificate("shop API certificate", url, ca_file=str(tls_material.ca_file))
+        assert good.ok and not good.warning
+        assert re.search(r": valid, expires in (29|30) day\(s\)", good.detail)
+        wrong = https_certificate(
+            "shop API certificate", url, ca_file=str(tls_material.wrong_ca_file)
+        )
+        assert not wrong.ok and "give its CA as ca_file" in wrong.detail
+    finally:
+        server.shutdown()
+        server.server_close()
