@@ -70,16 +70,20 @@ def label_run(store: str, integration: str, timezone: str) -> None:
     lifecycle directly) has nothing to label.
     """
     from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
     from prefect.runtime import flow_run
 
     if flow_run.id is None:
         return
     tags = list(dict.fromkeys([*(flow_run.tags or []), *run_tags(store, integration)]))
+    context = FlowRunContext.get()
+    chosen = context is not None and context.flow is not None and context.flow.flow_run_name
+    # A name someone chose (flow.with_options(flow_run_name=...)) is kept; Prefect's random
+    # "adjective-animal" is replaced.
+    name = None if chosen else run_name(store, timezone)
     try:
         with get_client(sync_client=True) as client:
-            client.update_flow_run(
-                flow_run.id, name=run_name(store, timezone), tags=tags
-            ).raise_for_status()
+            client.update_flow_run(flow_run.id, name=name, tags=tags).raise_for_status()
     except Exception as exc:  # a label is a courtesy: the run itself goes on
         run_logger().warning("could not name this run in Prefect: %s", type(exc).__name__)
 
