@@ -207,3 +207,13 @@ def test_https_certificates_for_integration_hooks(tls_material):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_ledger_check_reads_the_schema_on_each_database(ledger_url):
+    from stockbridge.doctor import ledger_check
+    from stockbridge.ledger.ledger import Ledger
+
+    Ledger.open(ledger_url).close()  # created and migrated, as a first run does
+    check = ledger_check(ledger_url)
+    assert check.ok and not check.warning
+    assert re.search(r" reachable, schema up to date \(\d{4}\)$", check.detail), check.detail
