@@ -12,6 +12,7 @@ import os
 import socket
 import ssl
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,6 +113,7 @@ def _probe(name: str, folder: Any) -> Check:
     probe = f"{PROBE_PREFIX}{uuid.uuid4().hex[:8]}.tmp"
     what = f"{name} writable"
     try:
+        existed = folder.fs.exists(folder.root)
         folder.ensure_folder()
         folder.write_atomic(probe, b"stockbridge doctor probe\n")
     except StockbridgeError as exc:
@@ -128,6 +130,10 @@ def _probe(name: str, folder: Any) -> Check:
         return Check(
             what, False, f"wrote {probe} in {folder.display} but cannot remove it: {_describe(exc)}"
         )
+    if not existed:  # leave things as found: the first run creates the folder itself
+        with suppress(Exception):
+            folder.fs.rmdir(folder.root)
+        return Check(what, True, f"{folder.display} does not exist yet; it can be created there")
     return Check(what, True, f"a probe file was written in {folder.display} and removed")
 
 
