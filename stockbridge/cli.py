@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--store", required=True, help="the store's id")
     report.add_argument(
-        "--days", type=int, default=30, help="how many days back, ending today (30)"
+        "--days", type=_positive, default=30, help="how many days back, ending today (30)"
     )
     report.add_argument(
         "--reference",
@@ -131,6 +131,12 @@ def _parser() -> argparse.ArgumentParser:
 
     add_commands(commands)
     return parser
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of days, like 30")
+    return int(text)
 
 
 def _version() -> str:
