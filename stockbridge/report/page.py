@@ -91,8 +91,9 @@ from the ledger.</p>
     var b = box(svg);
     var hi = 0;
     series.forEach(function (s) { s.values.forEach(function (v) { hi = Math.max(hi, v); }); });
-    var y = scale(0, hi || 1, b.h);
-    axes(svg, b, 0, hi || 1, y);
+    hi = Math.max(4, Math.ceil(hi / 4) * 4);  // counts: whole numbers on the axis
+    var y = scale(0, hi, b.h);
+    axes(svg, b, 0, hi, y);
     var slot = b.w / data.days.length, width = slot * 0.8 / series.length;
     series.forEach(function (s, k) {
       s.values.forEach(function (value, n) {
