@@ -192,10 +192,6 @@ class RunSummary:
             table += f"\n\n{len(self.files) - limit} more file(s): see `stockbridge history`"
         return table
 
-    def file_records(self, limit: int | None = None) -> list[dict[str, object]]:
-        """Plain values only: Prefect's table artifacts refuse other types."""
-        return [dict(vars(f)) for f in self.files[:limit]]
-
     def headline(self) -> str:
         if self.state != "completed":
             return f"{self.store}: {self.state}: {self.message}"

@@ -40,22 +40,16 @@ def _plain_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def test_a_temporary_server_gets_two_minutes_unless_the_user_says(tmp_path: Path):
-    probe = (
-        "from stockbridge.runtime import configure_prefect; configure_prefect();"
-        " from prefect.settings import get_current_settings as s;"
-        " print(s().server.ephemeral.startup_timeout_seconds)"
-    )
-    env = _plain_env(STOCKBRIDGE_HOME=str(tmp_path))
-    default = subprocess.run(
-        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert default.stdout.strip() == "120", default.stderr
-    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "7"
-    chosen = subprocess.run(
-        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert chosen.stdout.strip() == "7", chosen.stderr
+def test_a_temporary_server_gets_two_minutes_unless_the_user_says(monkeypatch):
+    from stockbridge.runtime import configure_prefect
+
+    name = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+    monkeypatch.delenv(name, raising=False)
+    configure_prefect()
+    assert os.environ[name] == "120"
+    monkeypatch.setenv(name, "7")
+    configure_prefect()
+    assert os.environ[name] == "7"
 
 
 def test_a_temporary_server_that_does_not_start_is_one_sentence(make_store, tmp_path: Path):
