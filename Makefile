@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PORT ?= 4200
 export PREFECT_HOME ?= $(CURDIR)/.work/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
@@ -33,10 +34,10 @@ bench: install
 	$(BIN)/python -m bench
 
 server: install
-	$(BIN)/prefect server start --host 127.0.0.1 --port 4200
+	$(BIN)/prefect server start --host 127.0.0.1 --port $(PORT)
 
 serve: install
-	PREFECT_API_URL=http://127.0.0.1:4200/api $(BIN)/stockbridge serve configs/
+	PREFECT_API_URL=http://127.0.0.1:$(PORT)/api $(BIN)/stockbridge serve configs/
 
 clean:
 	rm -rf $(VENV) .work

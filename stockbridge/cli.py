@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stockbridge", description="Keep retail stock in step between tills and shops."
     )
+    parser.add_argument(
+        "--version", action="version", version=f"stockbridge {_version()}", help="say the version"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     validate = commands.add_parser("validate", help="check store files; say exactly what is wrong")
@@ -50,7 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     validate.set_defaults(handler=cmd_validate)
 
     run = commands.add_parser("run", help="run one sync now (a Prefect flow run, no server needed)")
-    run.add_argument("path", help="a store file, like configs/boutique-paris.yaml")
+    run.add_argument(
+        "paths",
+        nargs="+",
+        metavar="path",
+        help="store files or folders of them (each store in turn), like configs/",
+    )
     run.set_defaults(handler=cmd_run)
 
     serve = commands.add_parser("serve", help="one scheduled deployment per store file; runs them")
@@ -60,23 +68,48 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=cmd_serve)
 
+    doctor = commands.add_parser(
+        "doctor", help="check each store's locations, ledger and servers; say what to fix"
+    )
+    doctor.add_argument(
+        "paths", nargs="*", default=["configs"], help="store files or folders (default: configs/)"
+    )
+    doctor.set_defaults(handler=cmd_doctor)
+
+    report = commands.add_parser(
+        "report", help="write one HTML page of a store's stock, lines and runs over time"
+    )
+    report.add_argument("--store", required=True, help="the store's id")
+    report.add_argument(
+        "--days", type=_positive, default=30, help="how many days back, ending today (30)"
+    )
+    report.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        help="an article to chart (repeat for more; default: the most moved ones)",
+    )
+    report.add_argument("--out", required=True, help="the HTML file to write, like report.html")
+    ledger_options(report)
+    report.set_defaults(handler=cmd_report)
+
     history = commands.add_parser("history", help="recent runs with their counts")
     history.add_argument("--store", help="only this store")
-    history.add_argument("--limit", type=int, default=20)
+    history.add_argument("--limit", type=int, default=20, help="at most this many runs (20)")
     ledger_options(history)
     history.set_defaults(handler=cmd_history)
 
     movements = commands.add_parser(
         "movements", help="which file, line and run changed an article's stock"
     )
-    movements.add_argument("--store", required=True)
-    movements.add_argument("reference")
-    movements.add_argument("--limit", type=int, default=50)
+    movements.add_argument("--store", required=True, help="the store's id")
+    movements.add_argument("reference", help="the article's reference, like 8880000000116")
+    movements.add_argument("--limit", type=int, default=50, help="at most this many movements (50)")
     ledger_options(movements)
     movements.set_defaults(handler=cmd_movements)
 
     stock = commands.add_parser("stock", help="a store's current stock, item by item")
-    stock.add_argument("--store", required=True)
+    stock.add_argument("--store", required=True, help="the store's id")
     stock.add_argument("--json", action="store_true", help="print JSON for scripts")
     ledger_options(stock)
     stock.set_defaults(handler=cmd_stock)
@@ -98,6 +131,21 @@ def _parser() -> argparse.ArgumentParser:
 
     add_commands(commands)
     return parser
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of days, like 30")
+    return int(text)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("stockbridge")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def ledger_options(parser: argparse.ArgumentParser) -> None:
@@ -132,20 +180,35 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from stockbridge.config.loader import InvalidStoreFile, load_store
+SEVERITY = (0, EXIT_BUSY, EXIT_FAILED, EXIT_USAGE)
+"""Exit codes from best to worst: a folder's run ends with the worst of its stores'."""
 
-    path = Path(args.path)
-    try:
-        store = load_store(path)
-    except InvalidStoreFile as exc:
-        print(exc, file=sys.stderr)
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from stockbridge.config.loader import InvalidStoreFile, load_store, store_files
+    from stockbridge.runtime import check_server
+
+    # A folder is its store files; a file is loaded as given (a missing one says so).
+    paths = [f for p in args.paths for f in (store_files([p]) if Path(p).is_dir() else [Path(p)])]
+    if not paths:
+        print(f"stockbridge: no .yaml store files in {', '.join(args.paths)}", file=sys.stderr)
         return EXIT_USAGE
-    summary = run_store(path, store.integration)
-    print(summary.render())
-    if summary.state == "skipped":
-        return EXIT_BUSY
-    return 0 if summary.state == "completed" else EXIT_FAILED
+    check_server()
+    codes = []
+    for path in paths:
+        try:
+            store = load_store(path)
+        except InvalidStoreFile as exc:
+            print(exc, file=sys.stderr)
+            codes.append(EXIT_USAGE)
+            continue
+        summary = run_store(path, store.integration)
+        print(summary.render())
+        if summary.state == "skipped":
+            codes.append(EXIT_BUSY)
+        else:
+            codes.append(0 if summary.state == "completed" else EXIT_FAILED)
+    return max(codes, key=SEVERITY.index)
 
 
 def run_store(path: Path, integration: str):
@@ -153,11 +216,18 @@ def run_store(path: Path, integration: str):
     from stockbridge.errors import StockbridgeError
     from stockbridge.integrations import get
     from stockbridge.logs import install_console_filter
+    from stockbridge.runtime import server_problem
     from stockbridge.summary import RunSummary
 
     flow = get(integration).load_flow()  # imports Prefect, which sets up its handlers
     install_console_filter()
-    state = flow(config_path=str(path.absolute()), return_state=True)
+    try:
+        state = flow(config_path=str(path.absolute()), return_state=True)
+    except Exception as exc:  # the run never started: no server to record it
+        sentence = server_problem(exc)
+        if sentence is None:
+            raise
+        raise StockbridgeError(sentence) from None
     try:
         summary = state.result(raise_on_failure=False)
     except Exception:  # the flow failed before it had a summary
@@ -171,6 +241,55 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from stockbridge.deployments import serve_stores
 
     return serve_stores(args.paths, catch_up=not args.no_catch_up)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from stockbridge.config.loader import store_files, validate_files
+    from stockbridge.doctor import store_checks
+    from stockbridge.errors import ConfigError
+
+    try:
+        files = store_files(args.paths)
+    except ConfigError as exc:
+        print(f"stockbridge: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    stores, problems = validate_files(files)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    failed = 0
+    for path, store in stores:
+        print(f"{store.store} ({store.integration}): {path}")
+        for check in store_checks(store, path):
+            mark = "FAIL" if not check.ok else "warn" if check.warning else "ok"
+            print(f"  {mark:<4}  {check.name}: {check.detail}")
+            failed += not check.ok
+    if failed:
+        print(f"{failed} check(s) failed", file=sys.stderr)
+        return EXIT_FAILED
+    if problems or not stores:
+        if not stores:
+            print(f"stockbridge: no valid store file in {', '.join(args.paths)}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from stockbridge.report import write_report
+
+    ledger = open_ledger(args)
+    try:
+        written = write_report(
+            ledger,
+            args.store,
+            Path(args.out),
+            days=args.days,
+            references=args.reference,
+            timezone=store_timezone(args),
+        )
+    finally:
+        ledger.close()
+    print(written)
+    return 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:

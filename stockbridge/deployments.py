@@ -12,8 +12,10 @@ The only parameter is the store file's absolute path: secrets stay in the enviro
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,6 +53,11 @@ def build_deployments(paths: Sequence[str | Path]) -> list[RunnerDeployment]:
     stores, problems = validate_files(store_files(paths))
     if problems:
         raise InvalidStoreFile(problems)
+    return deployments_of(stores)
+
+
+def deployments_of(stores: Sequence[tuple[Path, StoreBase]]) -> list[RunnerDeployment]:
+    """The deployments of store files already validated: (path, store) pairs."""
     deployments = []
     for path, store in stores:
         schedule = store.schedule
@@ -180,26 +187,128 @@ async def replace_missed_runs(keep: Sequence[RunnerDeployment]) -> dict[str, int
 
 
 def serve_stores(paths: Sequence[str], catch_up: bool = True) -> int:
-    """Register, tidy and serve every store file's deployment until interrupted."""
-    from prefect.settings import PREFECT_API_URL, get_current_settings
+    """Register, tidy and serve every valid store file's deployment until stopped.
+
+    Bad store files are reported and left out; the others are served, and serve ends with
+    exit code 2 (as ``validate``) when any file was bad. Ctrl-C, or a Prefect server that
+    stops answering, ends it within seconds with one sentence.
+    """
+    from prefect.settings import get_current_settings
     from prefect.utilities.asyncutils import run_coro_as_sync
 
-    if not PREFECT_API_URL.value():
+    from stockbridge.errors import ConfigError
+    from stockbridge.runtime import check_server, configured_api_url
+
+    url = configured_api_url()
+    if not url:
         print(
-            "stockbridge serve needs a Prefect server: start one with `prefect server start`"
-            " and set PREFECT_API_URL=http://127.0.0.1:4200/api (see README, Scheduling)",
+            "stockbridge serve needs a Prefect server: start one with `make server` (or"
+            " `prefect server start`) and set PREFECT_API_URL=http://127.0.0.1:4200/api"
+            " (see README, Scheduling)",
             file=sys.stderr,
         )
         return 2
-    deployments = build_deployments(paths)
+    try:
+        files = store_files(paths)
+    except ConfigError as exc:
+        print(f"stockbridge: {exc}", file=sys.stderr)
+        return 2
+    # validate_files also refuses store files that share an import, export or errors
+    # location (stockbridge.config.loader.shared_locations, issue 12 §1): SHARED-LOCATIONS
+    stores, problems = validate_files(files)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(
+            f"{len(problems)} problem(s): those store files are not served until fixed",
+            file=sys.stderr,
+        )
+    if not stores:
+        print(f"stockbridge: no valid store file to serve in {', '.join(paths)}", file=sys.stderr)
+        return 2
+    check_server()
+    deployments = deployments_of(stores)
     for name in run_coro_as_sync(remove_stale_deployments(deployments, paths)) or []:
         print(f"removed deployment {name}: its store file is gone")
     if catch_up:
         for name, count in (run_coro_as_sync(replace_missed_runs(deployments)) or {}).items():
             print(f"{name}: {count} missed run(s) cancelled, one catch-up run started")
-    print(f"serving {len(deployments)} store(s): " + ", ".join(d.name for d in deployments))
+    print(
+        f"serving {len(stores)} store(s): " + ", ".join(store.store for _, store in stores),
+        flush=True,
+    )
     # prefect.serve's limit=None would mean "no limit" (PREFECT_RUNNER_PROCESS_LIMIT ignored):
     # a burst of due stores would then start one process per store at once.
     limit = get_current_settings().runner.process_limit
-    serve(*deployments, print_starting_message=False, limit=limit)
-    return 0
+    # Our sentence says serve stopped; Prefect's "Received KeyboardInterrupt" would say it twice.
+    logging.getLogger("prefect.flows").addFilter(_drop_shutdown_notice)
+    # suppress: a Ctrl-C that lands before or after the runner's own handling of it.
+    with ServerWatch(url) as watch, suppress(KeyboardInterrupt):
+        serve(*deployments, print_starting_message=False, limit=limit)
+    if watch.lost:
+        return 1
+    print("stockbridge serve stopped; the stores are no longer served", file=sys.stderr)
+    return 2 if problems else 0
+
+
+def _drop_shutdown_notice(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Received ")
+
+
+class ServerWatch:
+    """Ends ``serve`` with one sentence when the Prefect server stops answering.
+
+    Prefect's runner would otherwise retry for a minute or more and log every failed
+    connection. The watch asks the server's health every :attr:`every` seconds; after
+    :attr:`misses` failures in a row it says so, silences the logs, interrupts the runner
+    like Ctrl-C would, and exits the process if the runner's shutdown (which talks to the
+    server too) has not ended within :attr:`grace` seconds.
+    """
+
+    every = 1.0
+    misses = 3
+    grace = 3.0
+
+    def __init__(self, url: str):
+        import threading
+
+        self.url = url.rstrip("/")
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="server-watch", daemon=True)
+
+    def __enter__(self) -> ServerWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        import httpx
+
+        failed = 0
+        while not self._stop.wait(self.every):
+            try:
+                httpx.get(f"{self.url}/health", timeout=self.every * 2).raise_for_status()
+                failed = 0
+            except httpx.HTTPError:
+                failed += 1
+            if failed >= self.misses:
+                self._give_up()
+                return
+
+    def _give_up(self) -> None:
+        import os
+        import signal
+
+        from stockbridge.runtime import SERVER_GONE
+
+        self.lost = True
+        logging.disable(logging.CRITICAL)  # the runner's own connection errors, one per try
+        print(f"stockbridge serve stopped: {SERVER_GONE.format(url=self.url)}", file=sys.stderr)
+        sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGINT)
+        if not self._stop.wait(self.grace):
+            sys.stdout.flush()
+            os._exit(1)

@@ -11,6 +11,36 @@ from stockbridge.movements import format_quantities
 FileStatus = Literal["applied", "duplicate", "recovered", "quarantined"]
 
 
+FILE_STATUS_WORDS = {
+    "applied": "Applied",
+    "duplicate": "Duplicate, skipped",
+    "recovered": "Applied earlier, archived now",
+    "quarantined": "Unreadable, set aside",
+}
+FILE_COLUMNS = [
+    "File",
+    "Outcome",
+    "Lines applied",
+    "Lines rejected",
+    "Error file",
+    "Note",
+    "Lines held",
+    "Archived to",
+    "Location",
+]
+
+
+def _cell(value: object) -> str:
+    """A value as Markdown table text: a ``|`` or a line break would end the cell."""
+    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()
+
+
+def markdown_table(headers: list[str], rows: list[tuple[object, ...]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 @dataclass
 class FileOutcome:
     """One input file's fate. ``recovered`` = applied by an earlier, interrupted run."""
@@ -87,9 +117,80 @@ class RunSummary:
             "lines_held": self.lines_held,
         }
 
-    def file_records(self, limit: int | None = None) -> list[dict[str, object]]:
-        """Plain values only: Prefect's table artifacts refuse other types."""
-        return [dict(vars(f)) for f in self.files[:limit]]
+    def markdown(self, max_files: int = 100) -> str:
+        """The summary for Prefect's UI: a heading, then tables a person scans, not a log."""
+        state = {"completed": "Completed", "skipped": "Skipped", "failed": "Failed"}[self.state]
+        parts = [f"## {self.store}: {state}", "", self.headline() if self.message else ""]
+        rows = [
+            ("Files applied", self.count("applied")),
+            ("Lines applied", self.lines_applied),
+            ("Lines rejected", self.lines_rejected),
+            ("Lines held", self.lines_held),
+            ("Duplicate files skipped", self.count("duplicate")),
+            ("Unreadable files set aside", self.count("quarantined")),
+            ("Files of an interrupted run archived", self.count("recovered")),
+            ("New articles", self.new_articles),
+            ("Article file lines ignored", self.catalogue_rejects),
+            (f"Exported {self.export_word}", self.export_rows),
+            ("Articles with negative stock", len(self.negative)),
+            (self.waiting_word.capitalize(), len(self.waiting)),
+        ]
+        parts += ["", markdown_table(["What", "Count"], [r for r in rows if r[1]])]
+        if self.reject_reasons:
+            reasons = [(reason, n) for reason, n in self.reject_reasons.most_common()]
+            parts += ["", "### Why lines were rejected", ""]
+            parts.append(markdown_table(["Reason", "Lines"], reasons))
+        if self.negative:
+            shown = list(self.negative.items())[:max_files]
+            quantities = format_quantities([q for _, q in shown]).to_pylist()
+            parts += ["", "### Negative stock", ""]
+            parts.append(
+                markdown_table(
+                    ["Article", "Quantity"],
+                    [(r, q) for (r, _), q in zip(shown, quantities, strict=True)],
+                )
+            )
+        if self.waiting:
+            shown_waiting = self.waiting[:max_files]
+            quantities = format_quantities([w.quantity for w in shown_waiting]).to_pylist()
+            parts += ["", f"### {self.waiting_word.capitalize()}", ""]
+            parts.append(
+                markdown_table(
+                    ["Code", "Labels", "Waiting quantity"],
+                    [
+                        (w.reference, " / ".join(w.labels[:3]), q)
+                        for w, q in zip(shown_waiting, quantities, strict=True)
+                    ],
+                )
+            )
+        extra = list(self.notes)
+        if self.export_path:
+            extra.append(
+                f"Export: {self.export_rows} {self.export_word} written to {self.export_path}"
+            )
+        parts += [""] + [f"- {_cell(line)}" for line in extra]
+        return "\n".join(parts).strip() + "\n"
+
+    def files_markdown(self, limit: int | None = None) -> str:
+        """One row per file, the columns a person reads first on the left."""
+        rows = [
+            (
+                f.file,
+                FILE_STATUS_WORDS[f.status],
+                f.lines_applied,
+                f.lines_rejected,
+                f.error_file or "",
+                f.note,
+                f.lines_held,
+                f.archived_to or "",
+                f.location,
+            )
+            for f in self.files[:limit]
+        ]
+        table = markdown_table(FILE_COLUMNS, rows)
+        if limit is not None and len(self.files) > limit:
+            table += f"\n\n{len(self.files) - limit} more file(s): see `stockbridge history`"
+        return table
 
     def headline(self) -> str:
         if self.state != "completed":

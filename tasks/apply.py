@@ -48,6 +48,7 @@ from stockbridge.movements import Document
 from stockbridge.summary import FileOutcome, RunSummary
 from tasks.collect import Candidate
 from tasks.errorfiles import write_error_file
+from tasks.progress import Progress
 
 PARSERS = 2
 """Helper threads parsing: Arrow's kernels release the GIL, so parts parse side by side."""
@@ -89,6 +90,11 @@ def apply_files(ctx: RunContext, mapping: Mapping, candidates: list[Candidate]) 
     result = ctx.summary
     groups = plan_groups(candidates, ctx.config.batch.max_files, ctx.config.batch.chunk_bytes)
     parser = ThreadPoolExecutor(PARSERS, thread_name_prefix="parse-ahead")
+    progress = Progress(
+        ctx.store, ctx.integration, len(candidates), sum(c.file.size for c in candidates)
+    )
+    progress.start()
+    done = False
     try:
         upcoming = _read_ahead(ctx, parser, mapping, next(groups, None), [])
         while upcoming is not None:
@@ -96,9 +102,11 @@ def apply_files(ctx: RunContext, mapping: Mapping, candidates: list[Candidate]) 
             try:
                 upcoming = _read_ahead(ctx, parser, mapping, next(groups, None), current.new)
             finally:  # even when the group ahead cannot be read: it never holds this one up
-                _apply_group(ctx, mapping, current, result, parser)
+                _apply_group(ctx, mapping, current, result, parser, progress)
+        done = True
     finally:
         parser.shutdown(wait=True, cancel_futures=True)
+        progress.finish(done)
     _complete_interrupted_archiving(ctx, result)
     return result
 
@@ -260,8 +268,16 @@ def _apply_group(
     group: Upcoming,
     result: RunSummary,
     parser: ThreadPoolExecutor,
+    progress: Progress,
 ) -> None:
     fetched = group.fetched
+    streamed = [0, 0]  # lines and bytes of a large file already reported, piece by piece
+
+    def piece_done(lines: int, size: int) -> None:
+        streamed[0] += lines
+        streamed[1] += size
+        progress.advance(lines=lines, done_bytes=size)
+
     # Asked again now that the groups before this one are in the ledger: the work done
     # ahead is used only if it was done for exactly the files that are new now.
     seen = ctx.ledger.known_documents(ctx.store, [f.batch_id for f in fetched])
@@ -293,7 +309,9 @@ def _apply_group(
             elif fresh:
                 if len(fresh) != 1 or fresh[0].spooled is None:
                     raise RuntimeError("a large file is always applied in a batch of its own")
-                _stream_large(ctx, batch, mapping, fresh[0], result.reject_reasons, parser)
+                _stream_large(
+                    ctx, batch, mapping, fresh[0], result.reject_reasons, parser, piece_done
+                )
             counts = {b: list(c) for b, c in batch.counts.items()}
             held, notes = dict(batch.held), dict(batch.notes)
 
@@ -353,6 +371,9 @@ def _apply_group(
     for item in fetched:
         if item.spooled is not None:
             item.spooled.unlink(missing_ok=True)
+    lines = sum(sum(counts.get(item.batch_id, [0, 0])) for item in fresh)
+    size = sum(item.candidate.file.size for item in fetched)
+    progress.advance(len(fetched), max(0, lines - streamed[0]), max(0, size - streamed[1]))
 
 
 def _archive(
@@ -490,6 +511,7 @@ def _stream_large(
     item: Fetched,
     reasons: Counter[str],
     parser: ThreadPoolExecutor,
+    piece_done: Callable[[int, int], None] = lambda lines, size: None,
 ) -> None:
     """One large file, mapped chunk by chunk inside the same open transaction.
 
@@ -505,18 +527,32 @@ def _stream_large(
             mapping.map_files([text], documents).record(batch, reasons)
             return
         first_line = 1
-        parsing: deque[Future[ParsedFiles]] = deque()
+        parsing: deque[tuple[Future[ParsedFiles], int, int]] = deque()
         for number, chunk in enumerate(iter_chunks(handle, ctx.config.batch.chunk_bytes)):
+            size = len(chunk)  # as read, for the progress in bytes of the listed size
             if item.encoding == "cp1252":
                 chunk = chunk.decode("cp1252").encode("utf-8")
             elif number == 0 and chunk.startswith(codecs.BOM_UTF8):
                 chunk = chunk[len(codecs.BOM_UTF8) :]
-            parsing.append(parser.submit(_map_chunk, mapping, chunk, first_line, documents))
-            first_line += line_count(chunk)
+            lines = line_count(chunk)
+            future = parser.submit(_map_chunk, mapping, chunk, first_line, documents)
+            parsing.append((future, lines, size))
+            first_line += lines
             if len(parsing) > PARSERS:
-                parsing.popleft().result().record(batch, reasons)
+                _record_piece(parsing.popleft(), batch, reasons, piece_done)
         while parsing:
-            parsing.popleft().result().record(batch, reasons)
+            _record_piece(parsing.popleft(), batch, reasons, piece_done)
+
+
+def _record_piece(
+    piece: tuple[Future[ParsedFiles], int, int],
+    batch: Batch,
+    reasons: Counter[str],
+    piece_done: Callable[[int, int], None],
+) -> None:
+    future, lines, size = piece
+    future.result().record(batch, reasons)
+    piece_done(lines, size)
 
 
 def _map_chunk(

@@ -1,4 +1,4 @@
-"""Run summaries where users look: a Prefect table artifact and a text summary.
+"""Run summaries where users look: Markdown tables in Prefect (the files, the summary).
 
 The table lists at most :data:`ARTIFACT_ROWS` files; a run of ten thousand files keeps its
 full record in the ledger (``documents``), where ``stockbridge history`` reads it.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from prefect import task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from stockbridge.context import RunContext
@@ -22,13 +22,13 @@ ARTIFACT_ROWS = 1000
 def publish_summary(ctx: RunContext, summary: RunSummary) -> None:
     key = re.sub(r"[^a-z0-9-]", "-", f"{summary.store}-{summary.integration}")
     if summary.files:
-        create_table_artifact(
+        create_markdown_artifact(
             key=f"{key}-files",
-            table=summary.file_records(limit=ARTIFACT_ROWS),
+            markdown=summary.files_markdown(limit=ARTIFACT_ROWS),
             description=summary.headline(),
         )
     create_markdown_artifact(
         key=f"{key}-summary",
-        markdown="```\n" + summary.render() + "\n```",
+        markdown=summary.markdown(),
         description=summary.headline(),
     )

@@ -148,6 +148,13 @@ class StoreBase(Strict):
         default="UTC", description="the store's time zone: its local times and daily logs"
     )
     enabled: bool = True
+    log_folder: Location | None = Field(
+        default=None,
+        description="folder (a path or location) for a log file per day: STORE_YYYY-MM-DD.log",
+    )
+    log_keep: int = Field(
+        default=30, ge=1, description="days of log files kept in log_folder; older ones removed"
+    )
 
     @field_validator("timezone")
     @classmethod

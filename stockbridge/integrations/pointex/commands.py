@@ -64,7 +64,9 @@ def add_commands(subparsers) -> None:
         "--from", dest="start", type=date.fromisoformat, help="first day (YYYY-MM-DD)"
     )
     sales.add_argument("--to", dest="end", type=date.fromisoformat, help="last day (YYYY-MM-DD)")
-    sales.add_argument("--by", choices=("item", "reference", "day"), default="item")
+    sales.add_argument(
+        "--by", choices=("item", "reference", "day"), default="item", help="one line per (item)"
+    )
     sales.add_argument("--json", action="store_true", help="print JSON for scripts")
     ledger_options(sales)
     sales.set_defaults(handler=cmd_sales)
