@@ -85,9 +85,10 @@ def _sqlite_engine(url, busy_timeout: float, create: bool = True) -> Engine:
     def _configure(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        # Only a new, empty database takes it (before WAL mode fixes the page size).
-        cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if create:  # both write to the file; a ledger made by a run is WAL already
+            # Only a new, empty database takes it (before WAL mode fixes the page size).
+            cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         # A large page cache: inserting a million audit rows updates a random-order index,
