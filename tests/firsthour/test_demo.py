@@ -40,7 +40,7 @@ def test_demo_runs_its_samples_twice_after_configs_were_edited(
         assert "Traceback" not in out
         assert "stockbridge demo: store 'boutique-paris' on 2 sample files" in out
         assert "stockbridge demo: cellar 'cave-lyon', 2 nights of journals" in out
-        assert out.count("completed") >= 3
+        assert "boutique-paris: 2 file(s) applied" in out
 
     assert sorted(p.name for p in project.iterdir()) == [".work", "configs", "data_samples"]
     assert not (project / "elsewhere").exists()
