@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from stockbridge.cli import main
-from stockbridge.config.loader import InvalidStoreFile, load_store, shared_locations
+from stockbridge.config import loader
+from stockbridge.config.loader import InvalidStoreFile, load_store
 from stockbridge.locations import open_folder
 from tests.pointex.store import CellarStore
 
@@ -215,13 +216,13 @@ def test_shared_locations_is_one_function_for_validate_and_serve(tmp_path):
     )
     stores = [(write(tmp_path / f"{d['store']}.yaml", d), d) for d in (first, second, third)]
     loaded = [(path, load_store(path)) for path, _ in stores]
-    problems = shared_locations(loaded)
+    problems = loader.shared_locations(loaded)
     assert [(p.file.name, p.key) for p in problems] == [
         ("lyon.yaml", "import"),
         ("cave.yaml", "export"),
     ]
     assert "a folder read for input" in problems[1].message
-    assert shared_locations(loaded[:1]) == []
+    assert loader.shared_locations(loaded[:1]) == []
 
 
 def test_remote_locations_are_compared_by_server_and_path(tmp_path):
@@ -236,7 +237,9 @@ def test_remote_locations_are_compared_by_server_and_path(tmp_path):
     )
     loaded = [(write(tmp_path / f"{d['store']}.yaml", d), None) for d in (first, second, third)]
     loaded = [(path, load_store(path)) for path, _ in loaded]
-    assert [(p.file.name, p.key) for p in shared_locations(loaded)] == [("lyon.yaml", "export")]
+    assert [(p.file.name, p.key) for p in loader.shared_locations(loaded)] == [
+        ("lyon.yaml", "export")
+    ]
 
 
 def test_errors_inside_the_import_folder_is_refused(tmp_path, capsys):
