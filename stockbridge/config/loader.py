@@ -72,8 +72,7 @@ def load_store(path: str | Path, environ: dict[str, str] | None = None) -> Store
     resolved = _substitute(raw, os.environ if environ is None else environ, path, several, problems)
     store, found = _validate(path, resolved, text, several)
     problems += found
-    if store is not None:
-        problems += location_shape_problems(path, store)
+    problems += location_shape_problems(path, resolved)
     if problems or store is None:
         raise InvalidStoreFile(_unique(problems))
     return store
@@ -147,17 +146,24 @@ def store_locations(store: BaseModel) -> list[tuple[tuple, str, LocationConfig]]
     return found
 
 
-def location_shape_problems(path: Path, store: BaseModel) -> list[Problem]:
+def location_shape_problems(path: Path, data: dict[str, Any]) -> list[Problem]:
     """What the text of a location says wrongly for its role: a file's path that names a
-    folder (``export: .../export/`` would write a file called ``export``)."""
+    folder (``export: .../export/`` would write a file called ``export``). Read from the
+    file's own values, so it is said even when other keys are wrong."""
     problems = []
-    for parts, role, location in store_locations(store):
-        if role in (INPUT_FILE, OUTPUT_FILE) and location.url.rstrip().endswith(("/", "\\")):
+    integration = integrations().get(str(data.get("integration")))
+    roles = integration.config.location_roles if integration else StoreBase.location_roles
+    for key, role in roles.items():
+        if role not in (INPUT_FILE, OUTPUT_FILE):
+            continue
+        value = data.get(key)
+        url = value.get("url") if isinstance(value, dict) else value
+        if isinstance(url, str) and url.rstrip().endswith(("/", "\\")):
             problems.append(
                 Problem(
                     path,
-                    key_path(parts),
-                    f"'{location.url.strip()}' ends in '/', which names a folder; give the file's"
+                    key,
+                    f"'{url.strip()}' ends in '/', which names a folder; give the file's"
                     " own path, like .../export/articles.txt",
                 )
             )

@@ -257,7 +257,12 @@ def test_errors_inside_the_import_folder_is_refused(tmp_path, capsys):
 
 def test_a_misspelt_integration_hides_no_other_problem(tmp_path, capsys):
     document = store_document(
-        tmp_path, "interstock", integration="interstok", negative_stock="maybe", catalog="x"
+        tmp_path,
+        "interstock",
+        integration="interstok",
+        negative_stock="maybe",
+        catalog="x",
+        export="ftp://h/export/",
     )
     found = problem_of(capsys, write(tmp_path / "s.yaml", document))
     assert found[0] == (
@@ -265,7 +270,7 @@ def test_a_misspelt_integration_hides_no_other_problem(tmp_path, capsys):
         " 'interstock'? (known: interstock, pointex)"
     )
     keys = sorted(line.split(":", 1)[0] for line in found)
-    assert keys == ["catalog", "integration", "negative_stock"]
+    assert keys == ["catalog", "export", "integration", "negative_stock"]
 
 
 def test_an_unknown_integration_reports_what_every_integration_shares(tmp_path, capsys):
