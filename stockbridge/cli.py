@@ -328,13 +328,14 @@ def cmd_rejects(args: argparse.Namespace) -> int:
     print(
         f"rejected lines of store {args.store}{after}, newest document first; times in {zone_name}"
     )
-    print(f"{'applied':<19}  {'document':<32} {'line':>6}  {'reason':<40}  raw  (run)")
+    print(f"{'applied':<19}  document, line: raw text / the reason (run)")
     for row in rows:
         applied = row["applied_at"].replace(tzinfo=UTC).astimezone(zone)
         print(
-            f"{applied:%Y-%m-%d %H:%M:%S}  {row['document']:<32} {row['line']:>6}"
-            f"  {row['reason']:<40}  {printable(row['raw'])}  ({row['run_id']})"
+            f"{applied:%Y-%m-%d %H:%M:%S}  {row['document']}, line {row['line']}:"
+            f" {printable(row['raw'])}"
         )
+        print(f"{'':21}{row['reason']} (run {row['run_id']})")
     if cut:
         print(f"(only the newest {args.limit} lines are shown; --limit N shows more)")
     return 0

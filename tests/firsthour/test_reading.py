@@ -116,17 +116,25 @@ def test_rejects_lists_document_line_raw_reason_run_and_time(shops, capsys):
         "rejected lines of store paris, newest document first; times in Europe/Paris"
     )
     (document,) = [d for d in paris.documents() if d["document"] == "movements.txt"]
-    body = [row for row in rows if "movements.txt" in row]
-    assert len(body) == 2
-    assert "movements.txt" in body[0] and " 2  extra fields" in body[0]
-    assert "X\\t1\\t2" in body[0]  # one line of text, the tab visible
-    assert body[0].endswith(f"({document['run_id']})")
+    run_id = document["run_id"]
     assert (
-        " 3  missing quantity: expected reference<TAB>quantity, and this line uses ';'" in (body[1])
+        rows[2:]
+        == [
+            f"{rows[2][:19]}  movements.txt, line 2: X\\t1\\t2",  # one line, the tab visible
+            f"{'':21}extra fields: expected exactly reference<TAB>quantity (run {run_id})",
+            f"{rows[2][:19]}  movements.txt, line 3: 8880000000116;2",
+            f"{'':21}missing quantity: expected reference<TAB>quantity, and this line uses ';'"
+            f" instead: InterStock separates with a tab (was the file saved as CSV?) (run {run_id})",
+        ]
     )
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    local = document["applied_at"].replace(tzinfo=UTC).astimezone(ZoneInfo("Europe/Paris"))
+    assert rows[2][:19] == f"{local:%Y-%m-%d %H:%M:%S}"
 
     code, out, _ = run(capsys, "rejects", "--store", "paris", "--config", configs, "--since", "1d")
-    assert len([row for row in out.splitlines() if "movements.txt" in row]) == 2
+    assert len([row for row in out.splitlines() if "movements.txt, line" in row]) == 2
     code, out, _ = run(
         capsys, "rejects", "--store", "paris", "--config", configs, "--since", "2999-01-01"
     )
