@@ -124,7 +124,8 @@ def test_rejects_lists_document_line_raw_reason_run_and_time(shops, capsys):
             f"{'':21}extra fields: expected exactly reference<TAB>quantity (run {run_id})",
             f"{rows[2][:19]}  movements.txt, line 3: 8880000000116;2",
             f"{'':21}missing quantity: expected reference<TAB>quantity, and this line uses ';'"
-            f" instead: InterStock separates with a tab (was the file saved as CSV?) (run {run_id})",
+            " instead: InterStock separates with a tab (was the file saved as CSV?)"
+            f" (run {run_id})",
         ]
     )
     from datetime import UTC
