@@ -1,4 +1,4 @@
-"""The ``stockbridge`` command: validate, run, serve, history, movements.
+"""The ``stockbridge`` command: validate, run, serve, history, movements, rejects.
 
 Exit codes: 0 done (a run with rejected lines is still done), 1 the run failed, 2 a store
 file or the command line is wrong, 75 skipped because another run of the store is going on.
@@ -93,18 +93,31 @@ def _parser() -> argparse.ArgumentParser:
     ledger_options(report)
     report.set_defaults(handler=cmd_report)
 
-    history = commands.add_parser("history", help="recent runs with their counts")
+    history = commands.add_parser(
+        "history", help="recent runs with their counts, from every store file's ledger"
+    )
     history.add_argument("--store", help="only this store")
-    history.add_argument("--limit", type=int, default=20, help="at most this many runs (20)")
+    history.add_argument("--limit", type=int, default=20, help="runs shown (newest first)")
     ledger_options(history)
     history.set_defaults(handler=cmd_history)
+
+    rejects = commands.add_parser(
+        "rejects", help="lines that were not applied: document, line, raw text, reason, run"
+    )
+    rejects.add_argument("--store", required=True, help="the store's id")
+    rejects.add_argument(
+        "--since", help="only documents applied since: YYYY-MM-DD, an ISO time, or 7d, 12h"
+    )
+    rejects.add_argument("--limit", type=int, default=100, help="lines shown (newest first)")
+    ledger_options(rejects)
+    rejects.set_defaults(handler=cmd_rejects)
 
     movements = commands.add_parser(
         "movements", help="which file, line and run changed an article's stock"
     )
     movements.add_argument("--store", required=True, help="the store's id")
-    movements.add_argument("reference", help="the article's reference, like 8880000000116")
-    movements.add_argument("--limit", type=int, default=50, help="at most this many movements (50)")
+    movements.add_argument("reference", help="the article's reference (or cellar item)")
+    movements.add_argument("--limit", type=int, default=50, help="movements shown (newest first)")
     ledger_options(movements)
     movements.set_defaults(handler=cmd_movements)
 
@@ -293,11 +306,38 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    ledger = open_ledger(args)
-    rows = ledger.history(args.store, args.limit)
+    from stockbridge.errors import LedgerError
+    from stockbridge.ledger.ledger import Ledger
+
+    sources, set_aside = ledger_sources(args)
+    for line in set_aside:
+        print(f"set aside: {line}", file=sys.stderr)
+    rows: list[dict] = []
+    read: list[str] = []
+    failed = 0
+    for url, stores in sources:
+        try:
+            ledger = Ledger.open_existing(url)
+        except LedgerError as exc:
+            print(f"stockbridge: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        try:
+            rows += ledger.history(args.store, args.limit)
+            names = f" (store file(s) of {', '.join(stores)})" if stores else ""
+            read.append(f"{ledger.display}{names}")
+        finally:
+            ledger.close()
+    if not read:
+        return EXIT_FAILED
+    for shown in read:
+        print(f"ledger read: {shown}")
+    rows.sort(key=lambda row: row["started_at"], reverse=True)
+    cut = len(rows) > args.limit
+    rows = rows[: args.limit]
     if not rows:
         print("no runs recorded yet" + (f" for store {args.store}" if args.store else ""))
-        return 0
+        return EXIT_FAILED if failed else 0
     header = (
         f"{'started (UTC)':<19}  {'store':<20} {'state':<9} {'files':>5} {'dup':>4}"
         f" {'applied':>8} {'rejected':>8}  run"
@@ -311,22 +351,58 @@ def cmd_history(args: argparse.Namespace) -> int:
         )
         if row["state"] != "completed" and row["message"]:
             print(f"{'':21}{row['message']}")
-    return 0
+    if cut:
+        print(f"(the newest {args.limit} runs; --limit N shows more)")
+    return EXIT_FAILED if failed else 0
 
 
 def cmd_movements(args: argparse.Namespace) -> int:
-    from stockbridge.movements import format_quantities
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
 
+    from stockbridge.ledger.tables import stock
+    from stockbridge.movements import format_quantities
+    from stockbridge.schema import MovementKind
+
+    zone_name = store_timezone(args)
+    zone = ZoneInfo(zone_name)
     ledger = open_ledger(args)
-    rows = ledger.movements_of(args.store, args.reference, args.limit)
+    try:
+        rows = ledger.movements_of(args.store, args.reference, args.limit + 1)
+        with ledger.reading() as connection:
+            current = connection.execute(
+                stock.select().where(
+                    stock.c.store == args.store, stock.c.reference == args.reference
+                )
+            ).first()
+    finally:
+        ledger.close()
     if not rows:
         print(f"no movements for {args.reference} in store {args.store}")
         return 0
+    cut = len(rows) > args.limit
+    rows = rows[: args.limit]
+    on_hand = current.on_hand if current is not None else 0
+    reserved = current.reserved if current is not None else 0
+    balances = []  # on hand after each movement, worked back from the current stock
+    for row in rows:
+        balances.append(on_hand)
+        if not MovementKind(row["kind"]).changes_reserved:
+            on_hand -= row["quantity"]
     quantities = format_quantities([row["quantity"] for row in rows]).to_pylist()
-    print(f"{'applied (UTC)':<19}  {'quantity':>9}  {'kind':<10} {'file':<32} {'line':>6}  run")
-    for row, quantity in zip(rows, quantities, strict=True):
+    after = format_quantities(balances).to_pylist()
+    print(
+        f"movements of {args.reference} in store {args.store}, newest first (the order they"
+        f" were applied to the ledger); times in {zone_name}"
+    )
+    print(
+        f"{'applied':<19}  {'quantity':>9} {'on hand':>9}  {'kind':<10} {'file':<32}"
+        f" {'line':>6}  run"
+    )
+    for row, quantity, balance in zip(rows, quantities, after, strict=True):
+        applied = row["applied_at"].replace(tzinfo=UTC).astimezone(zone)
         print(
-            f"{row['applied_at']:%Y-%m-%d %H:%M:%S}  {quantity:>9}  {row['kind']:<10}"
+            f"{applied:%Y-%m-%d %H:%M:%S}  {quantity:>9} {balance:>9}  {row['kind']:<10}"
             f" {row['document']:<32} {row['line']:>6}  {row['run_id']}"
         )
         if row["source_reference"] or row["origin_document"]:
@@ -336,7 +412,74 @@ def cmd_movements(args: argparse.Namespace) -> int:
                 else ""
             )
             print(f"{'':21}till code {row['source_reference']}{origin}")
+    now_on_hand, now_reserved, available = format_quantities(
+        [balances[0], reserved, balances[0] - reserved]
+    ).to_pylist()
+    print(f"current stock: {now_on_hand} on hand, {now_reserved} reserved, {available} available")
+    if cut:
+        print(
+            f"(only the newest {args.limit} movements are shown; older ones exist:"
+            " --limit N shows more)"
+        )
     return 0
+
+
+def cmd_rejects(args: argparse.Namespace) -> int:
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    from tasks.errorfiles import printable
+
+    since = _since(args.since) if args.since else None
+    zone_name = store_timezone(args)
+    zone = ZoneInfo(zone_name)
+    ledger = open_ledger(args)
+    try:
+        rows = ledger.rejects_since(args.store, since, args.limit + 1)
+    finally:
+        ledger.close()
+    after = f" since {args.since}" if args.since else ""
+    if not rows:
+        print(f"no rejected lines in store {args.store}{after}")
+        return 0
+    cut = len(rows) > args.limit
+    rows = rows[: args.limit]
+    print(
+        f"rejected lines of store {args.store}{after}, newest document first; times in {zone_name}"
+    )
+    print(f"{'applied':<19}  document, line: raw text / the reason (run)")
+    for row in rows:
+        applied = row["applied_at"].replace(tzinfo=UTC).astimezone(zone)
+        print(
+            f"{applied:%Y-%m-%d %H:%M:%S}  {row['document']}, line {row['line']}:"
+            f" {printable(row['raw'])}"
+        )
+        print(f"{'':21}{row['reason']} (run {row['run_id']})")
+    if cut:
+        print(f"(only the newest {args.limit} lines are shown; --limit N shows more)")
+    return 0
+
+
+def _since(text: str):
+    """``--since``: a day, a time (the store's... UTC when naive), or a span back from now."""
+    from datetime import UTC, datetime
+
+    from stockbridge.config.models import parse_duration
+    from stockbridge.errors import ConfigError
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            return datetime.now(UTC).replace(tzinfo=None) - parse_duration(text)
+        except ValueError:
+            raise ConfigError(
+                f"--since {text}: give a day (2026-11-27), a time (2026-11-27T08:00) or a"
+                " span back from now (7d, 12h)"
+            ) from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
 
 
 def cmd_stock(args: argparse.Namespace) -> int:
@@ -415,34 +558,74 @@ def store_timezone(args: argparse.Namespace) -> str:
     return getattr(store, "timezone", "UTC") if store else "UTC"
 
 
-def _store_file(args: argparse.Namespace):
-    from stockbridge.config.loader import load_store, store_files
+def _store_files_read(args: argparse.Namespace) -> tuple[list, list[str]]:
+    """The valid store files of ``--config`` (default ``configs/``) and, one line each, the
+    files set aside because they are not valid. Reads only: nothing is created."""
+    from stockbridge.config.loader import InvalidStoreFile, load_store, store_files
 
     source = Path(args.config) if getattr(args, "config", None) else Path("configs")
     if not source.exists():
-        return None
+        if getattr(args, "config", None):
+            from stockbridge.errors import ConfigError
+
+            raise ConfigError(f"--config {source}: no such file or folder")
+        return [], []
+    stores, set_aside = [], []
     for path in store_files([source]):
-        store = load_store(path)
+        try:
+            stores.append((path, load_store(path)))
+        except InvalidStoreFile as exc:
+            first = exc.problems[0] if exc.problems else None
+            more = f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
+            set_aside.append(f"{first}{more}; stockbridge validate {path} says all")
+    return stores, set_aside
+
+
+def _store_file(args: argparse.Namespace):
+    stores, _ = _store_files_read(args)
+    for _path, store in stores:
         if getattr(args, "store", None) in (None, store.store):
             return store
     return None
 
 
+def ledger_sources(args: argparse.Namespace) -> tuple[list[tuple[str, list[str]]], list[str]]:
+    """Every ledger the store files name (``--store``: that store's), each with the store
+    files naming it, and the files set aside. ``--ledger`` is the one ledger given."""
+    from stockbridge.runtime import default_ledger_url
+
+    if args.ledger:
+        return [(args.ledger, [])], []
+    stores, set_aside = _store_files_read(args)
+    by_url: dict[str, list[str]] = {}
+    for path, store in stores:
+        if getattr(args, "store", None) in (None, store.store):
+            by_url.setdefault(store.ledger or default_ledger_url(), []).append(str(path))
+    return list(by_url.items()) or [(default_ledger_url(), [])], set_aside
+
+
 def open_ledger(args: argparse.Namespace):
-    from stockbridge.config.loader import load_store, store_files
+    """The ledger of ``--store`` (from ``--ledger``, or its store file's), for reading: it
+    must exist already; nothing is created or migrated."""
+    from stockbridge.errors import LedgerError
     from stockbridge.ledger.ledger import Ledger
     from stockbridge.runtime import default_ledger_url
 
     url = args.ledger
     if url is None:
-        source = Path(args.config) if args.config else Path("configs")
-        if source.exists():
-            for path in store_files([source]):
-                store = load_store(path)
-                if getattr(args, "store", None) in (None, store.store):
-                    url = store.ledger
-                    break
-    return Ledger.open(url or default_ledger_url())
+        store = _store_file(args)
+        url = (store.ledger if store is not None else None) or default_ledger_url()
+    try:
+        return Ledger.open_existing(url)
+    except LedgerError as exc:
+        store_id = getattr(args, "store", None)
+        if args.ledger is None and store_id and _store_file(args) is None:
+            where = args.config or "configs/"
+            raise LedgerError(
+                f"no store file in {where} has store: {store_id}, and {exc}; give --config"
+                " FOLDER or --ledger URL"
+            ) from None
+        raise
 
 
 if __name__ == "__main__":

@@ -3,6 +3,11 @@
 Every run starts from scratch: ``.work/demo/`` (ledger and exchange folders) is deleted and
 the sample files are copied in again, so the demo can be repeated at will.
 
+The demo runs its own store files, ``data_samples/configs/``, copied to
+``.work/demo/configs/``: never ``configs/``, which the README invites users to edit (an
+``ftp://`` import there must not send the demo to a server, or make it copy its samples into
+a local folder named ``ftp:``). The files of ``configs/`` start as the same samples.
+
 * InterStock (``configs/boutique-paris.yaml``): the web shop's movement files, applied.
 * The cellar (``configs/cave-lyon.yaml``): Friday night's journal, two answers a sommelier
   would give (a bottle: yes; a glass: six to the bottle), then Saturday night's journal,
@@ -17,13 +22,15 @@ from pathlib import Path
 
 from stockbridge.runtime import configure_prefect
 
-INTERSTOCK_STORE = Path("configs/boutique-paris.yaml")
+SAMPLE_STORES = Path("data_samples/configs")
+INTERSTOCK_STORE = "boutique-paris.yaml"
 INTERSTOCK_SAMPLES = Path("data_samples/interstock/import")
-CELLAR_STORE = Path("configs/cave-lyon.yaml")
+CELLAR_STORE = "cave-lyon.yaml"
 CELLAR_NIGHTS = sorted(Path("data_samples/pointex/sales").glob("journal-*.csv"))
 CELLAR_ANSWERS = (("000101", "V001", 1), ("000501", "V019", 6))
 """Friday's answers: Château Margaux 2015 by the bottle; the Guigal by the glass."""
 DEMO = Path(".work/demo")
+DEMO_STORES = DEMO / "configs"
 CLI = ".venv/bin/stockbridge"
 
 
@@ -34,26 +41,44 @@ def main() -> int:
     return 0 if ok else 1
 
 
+def sample_store(name: str) -> Path:
+    """The demo's own copy of sample store file ``name``, in ``.work/demo/configs/``.
+
+    From ``data_samples/configs/``; a sample that is only in ``configs/`` (an integration
+    that has not moved its sample yet) is copied from there, and the demo says so.
+    """
+    source = SAMPLE_STORES / name
+    if not source.exists():
+        source = Path("configs") / name
+        print(f"stockbridge demo: {name} is not in {SAMPLE_STORES}/; using {source}")
+    target = DEMO_STORES / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return target
+
+
 def interstock() -> bool:
     from stockbridge.cli import run_store
     from stockbridge.config.loader import load_store
 
-    store = load_store(INTERSTOCK_STORE)
+    path = sample_store(INTERSTOCK_STORE)
+    store = load_store(path)
     inbox = store.imports[0].local_path
-    inbox.mkdir(parents=True)
+    inbox.mkdir(parents=True, exist_ok=True)
     for sample in sorted(INTERSTOCK_SAMPLES.iterdir()):
         shutil.copy2(sample, inbox / sample.name)
 
     print(f"stockbridge demo: store '{store.store}' on {len(list(inbox.iterdir()))} sample files")
-    summary = run_store(INTERSTOCK_STORE, store.integration)
+    summary = run_store(path, store.integration)
     print()
     print(summary.render())
     print()
     print(f"Export file:  {store.export.local_path}")
     print(f"Error files:  {store.errors.local_path}/")
     print(f"Ledger:       {store.ledger}")
-    print(f"Try: {CLI} history --store {store.store}")
-    print(f"     {CLI} movements --store {store.store} 8880000000130")
+    print(f"Try: {CLI} history --config {DEMO_STORES}")
+    print(f"     {CLI} movements --config {DEMO_STORES} --store {store.store} 8880000000130")
+    print(f"     {CLI} rejects --config {DEMO_STORES} --store {store.store}")
     return summary.state == "completed"
 
 
@@ -63,15 +88,16 @@ def cellar() -> bool:
     from stockbridge.integrations.pointex.links import Cellar
     from stockbridge.ledger.ledger import Ledger
 
-    store = load_store(CELLAR_STORE)
+    path = sample_store(CELLAR_STORE)
+    store = load_store(path)
     drop = store.imports[0].local_path
-    drop.mkdir(parents=True)
+    drop.mkdir(parents=True, exist_ok=True)
     print()
     print(f"stockbridge demo: cellar '{store.store}', {len(CELLAR_NIGHTS)} nights of journals")
     ok = True
     for night, journal in enumerate(CELLAR_NIGHTS):
         shutil.copy2(journal, drop / journal.name)
-        summary = run_store(CELLAR_STORE, store.integration)
+        summary = run_store(path, store.integration)
         ok &= summary.state == "completed"
         print()
         print(summary.render())
@@ -91,10 +117,11 @@ def cellar() -> bool:
                 ledger.close()
     print()
     print(f"Cellar stock file: {store.export.local_path}")
-    print(f"Next: {CLI} links pending --store {store.store}")
-    print(f"      {CLI} links yes --store {store.store} 000104")
-    print(f"      {CLI} stock --store {store.store}")
-    print(f"      {CLI} sales --store {store.store} --by day")
+    where = f"--config {DEMO_STORES} --store {store.store}"
+    print(f"Next: {CLI} links pending {where}")
+    print(f"      {CLI} links yes {where} 000104")
+    print(f"      {CLI} stock {where}")
+    print(f"      {CLI} sales {where} --by day")
     return ok
 
 

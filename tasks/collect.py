@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from stockbridge.config.messages import import_key, missing_folder
 from stockbridge.context import RunContext
+from stockbridge.errors import LocationError
 from stockbridge.locations import RemoteFile
 from stockbridge.logs import NETWORK_RETRIES
 
@@ -34,6 +36,7 @@ def find_settled_files(ctx: RunContext) -> list[Candidate]:
     """
     first = [{f.name: f for f in location.list_files()} for location in ctx.imports]
     if not any(first):
+        _require_folders(ctx)
         return []
     time.sleep(ctx.config.settle.recheck.total_seconds())
     now = datetime.now(UTC)
@@ -62,3 +65,13 @@ def find_settled_files(ctx: RunContext) -> list[Candidate]:
         ctx.logger.info("%d file(s) still being written; they will be taken next run", waiting)
     settled.sort(key=lambda c: (c.file.modified or datetime.min.replace(tzinfo=UTC), c.file.name))
     return settled
+
+
+def _require_folders(ctx: RunContext) -> None:
+    """An empty listing may be a typo in the path: a folder that does not exist is an
+    error naming the key, never "0 files" forever. Asked only when nothing was found, so a
+    busy folder costs no extra round trip."""
+    for index, location in enumerate(ctx.imports):
+        if not location.folder_exists():
+            key = import_key(index, len(ctx.imports))
+            raise LocationError(f"{key}: {missing_folder(location.display)}")

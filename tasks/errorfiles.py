@@ -1,7 +1,8 @@
 """Error files: one per input with problems, readable in a text editor or a spreadsheet.
 
 Each starts with a comment naming the input, then ``file<TAB>line<TAB>reason<TAB>raw`` rows.
-The raw text comes last because it may itself contain tabs. The name carries the first
+Tabs and line breaks in the raw text are written as ``\\t``, ``\\n`` and ``\\r``, so a
+spreadsheet keeps one row per line and four columns. The name carries the first
 hex digits of the input's SHA-256, so two deliveries of ``sales.txt`` never overwrite each
 other's errors and a repeated write (after a crash) produces the same file.
 
@@ -51,30 +52,32 @@ def write_error_file(
         HEADER,
     ]
     text += [
-        f"{_cell(shown)}\t{line}\t{reason}\t{_cells(_printable(raw))}" for line, raw, reason in rows
+        f"{_cell(shown)}\t{line}\t{reason}\t{_cell(printable(raw))}" for line, raw, reason in rows
     ]
     ctx.errors.ensure_folder()
     return ctx.errors.write_atomic(error_file_name(name, digest), ("\n".join(text) + "\n").encode())
 
 
-def _printable(raw: str) -> str:
-    """Raw text with control characters made visible, so the error file stays one row a line.
+def printable(raw: str) -> str:
+    """Raw text with tabs, line breaks and control characters made visible, so the error
+    file (and ``stockbridge rejects``) stays one row a line and one cell for the raw text.
 
-    Escapes read unambiguously: ``\\x00`` up to U+00FF, ``\\u2028`` beyond (a bare
-    ``\\x2028`` would read as ``\\x20`` then ``28``).
+    Escapes read unambiguously: ``\\t``, ``\\n``, ``\\r``, ``\\x00`` up to U+00FF,
+    ``\\u2028`` beyond (a bare ``\\x2028`` would read as ``\\x20`` then ``28``).
     """
-    return "".join(ch if ch == "\t" or ch.isprintable() else _escape(ch) for ch in raw)
+    return "".join(ch if ch.isprintable() else _escape(ch) for ch in raw)
+
+
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
 def _escape(ch: str) -> str:
+    if ch in _NAMED:
+        return _NAMED[ch]
     code = ord(ch)
     if code <= 0xFF:
         return f"\\x{code:02x}"
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
-
-
-def _cells(text: str) -> str:
-    return "\t".join(_cell(part) for part in text.split("\t"))
 
 
 def _cell(text: str) -> str:

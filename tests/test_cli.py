@@ -105,7 +105,7 @@ def test_bad_store_file_exits_2_with_the_problem(cli, make_store):
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.splitlines() == [
-        f"{path}: schedule.foo: is not a known key here (check the spelling; unknown keys are"
+        f"{path}: schedule.foo: is not a known key here; check the spelling (unknown keys are"
         " refused)"
     ]
     done = cli("run", str(path.parent / "missing.yaml"))
@@ -164,20 +164,21 @@ def test_history_and_movements(cli, make_store, sqlite_url):
 
     done = cli("history", "--ledger", sqlite_url)
     assert done.returncode == 0, done
-    assert done.stdout.splitlines()[0].startswith("started (UTC)")
+    assert done.stdout.splitlines()[0] == f"ledger read: {sqlite_url}"
+    assert done.stdout.splitlines()[1].startswith("started (UTC)")
     assert run_1["run_id"] in done.stdout
     assert run_2["run_id"] in done.stdout
 
     done = cli("history", "--store", name_1, "--config", str(first))
     assert done.returncode == 0, done
-    [row] = done.stdout.splitlines()[1:]
+    [row] = done.stdout.splitlines()[2:]
     assert row.split()[2:] == [name_1, "completed", "1", "0", "2", "0", run_1["run_id"]]
 
     done = cli("movements", "--store", name_1, "8880000000130", "--ledger", sqlite_url)
     assert done.returncode == 0, done
-    rows = [line.split() for line in done.stdout.splitlines()[1:]]
-    # applied date, time, quantity, kind, file, line, run
-    assert sorted((r[2], r[3], r[4], r[5], r[6]) for r in rows) == sorted(
+    rows = [line.split() for line in done.stdout.splitlines()[2:-1]]
+    # applied date, time, quantity, on hand after it, kind, file, line, run
+    assert sorted((r[2], r[4], r[5], r[6], r[7]) for r in rows) == sorted(
         [
             ("-1", "sale", "a.txt", "1", run_1["run_id"]),
             ("-2", "sale", "a.txt", "2", run_1["run_id"]),
@@ -194,5 +195,5 @@ def test_validate(cli, make_store):
     rewrite(path, negative_stock="sometimes")
     done = cli("validate", str(path.parent))
     assert done.returncode == 2
-    assert "negative_stock: Input should be 'zero' or 'keep'" in done.stderr
+    assert "negative_stock: must be 'zero' or 'keep'" in done.stderr
     assert "Traceback" not in done.stderr

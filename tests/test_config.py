@@ -19,18 +19,32 @@ from stockbridge.cli import main
 from stockbridge.config.loader import InvalidStoreFile, load_store
 
 STOCKBRIDGE = str(Path(sys.executable).with_name("stockbridge"))
+REPOSITORY = Path(__file__).resolve().parents[1]
 SECRET = "Sup3r-S3cret-v4lue"
 
 
+@pytest.fixture(autouse=True)
+def in_a_shop_folder(tmp_path, monkeypatch):
+    """Store files name relative paths (``shop/ID/...``), created by :func:`base` under a
+    folder of their own, so local inputs exist and two stores never share a folder."""
+    home = tmp_path / "cwd"
+    home.mkdir()
+    monkeypatch.chdir(home)
+
+
 def base(**overrides: Any) -> dict[str, Any]:
+    """A valid InterStock store file whose local folders exist (in the current folder)."""
+    root = Path("shop") / str(overrides.get("store") or "boutique-lyon").replace("/", "_")
+    (root / "import").mkdir(parents=True, exist_ok=True)
+    (root / "articles.tsv").write_text("8880000000109\t1\n")
     document = {
         "store": "boutique-lyon",
         "integration": "interstock",
         "schedule": {"every": "60s"},
-        "catalogue": "/srv/till/articles.tsv",
-        "import": "/srv/exchange/import/",
-        "export": "/srv/exchange/export/articles.txt",
-        "errors": "/srv/exchange/errors/",
+        "catalogue": f"{root}/articles.tsv",
+        "import": f"{root}/import/",
+        "export": f"{root}/export/articles.txt",
+        "errors": f"{root}/errors/",
     }
     document.update(overrides)
     return {k: v for k, v in document.items() if v is not None}
@@ -75,7 +89,11 @@ def test_valid_file_and_folder_pass(tmp_path, capsys):
 
 
 def test_shipped_sample_store_is_valid(capsys):
-    code, out, err = validate(capsys, Path("configs"))
+    # The samples name folders the demo creates, relative to the repository.
+    Path("data_samples").symlink_to(REPOSITORY / "data_samples")
+    Path(".work/demo/exchange/import").mkdir(parents=True)
+    Path(".work/demo/cave-lyon/sales").mkdir(parents=True)
+    code, out, err = validate(capsys, Path("data_samples/configs"))
     assert (code, err) == (0, "")
     assert "boutique-paris (interstock)" in out
 
@@ -89,7 +107,7 @@ def test_defaults_and_shorthands(tmp_path):
     assert store.negative_stock == "zero"
     assert store.settle.min_age == timedelta(seconds=5)
     assert store.settle.recheck == timedelta(seconds=1)
-    assert [loc.url for loc in store.imports] == ["/srv/exchange/import/"]
+    assert [loc.url for loc in store.imports] == ["shop/boutique-lyon/import/"]
 
 
 @pytest.mark.parametrize(
@@ -195,7 +213,7 @@ def test_env_var_substitution_inside_values(tmp_path):
         ),
         pytest.param(
             {"negative_stock": "maybe"},
-            "negative_stock: Input should be 'zero' or 'keep' (got 'maybe')",
+            "negative_stock: must be 'zero' or 'keep' (got 'maybe')",
             id="enum",
         ),
         pytest.param(
@@ -251,7 +269,8 @@ def test_env_var_substitution_inside_values(tmp_path):
         pytest.param({"store": None}, "store: is required but missing", id="store-missing"),
         pytest.param(
             {"integration": "interstok"},
-            "integration: 'interstok' is not an integration stockbridge knows; known: interstock",
+            "integration: 'interstok' is not an integration stockbridge knows; did you mean"
+            " 'interstock'? (known: interstock",
             id="integration",
         ),
         pytest.param(
@@ -266,7 +285,7 @@ def test_env_var_substitution_inside_values(tmp_path):
         ),
         pytest.param(
             {"batch": {"max_files": 0}},
-            "batch.max_files: Input should be greater than or equal to 1 (got 0)",
+            "batch.max_files: must be at least 1 (got 0)",
             id="batch",
         ),
     ],
@@ -293,7 +312,14 @@ def test_missing_environment_variable_is_named(tmp_path, capsys, monkeypatch):
     path = write(
         tmp_path,
         "s.yaml",
-        base(**{"import": ["/in/", {"url": "ftp://h/x", "password": "${STOCKBRIDGE_TEST_UNSET}"}]}),
+        base(
+            **{
+                "import": [
+                    "shop/boutique-lyon/import/",
+                    {"url": "ftp://h/x", "password": "${STOCKBRIDGE_TEST_UNSET}"},
+                ]
+            }
+        ),
     )
     found = problems(capsys, path)
     assert found == [
@@ -337,17 +363,18 @@ def test_secret_values_of_wrong_type_are_hidden(tmp_path, capsys):
     )
     code, _, err = validate(capsys, path)
     assert code == 2
-    assert "catalogue.port: Input should be greater than or equal to 1 (got 0)" in err
-    assert "catalogue.password: Input should be a valid string (got a hidden value)" in err
-    assert "import[0].key:" in err
-    assert "import[0].secret:" in err
+    assert "catalogue.port: must be at least 1 (got 0)" in err
+    assert "catalogue.password: must be text (got a hidden value)" in err
+    assert "import.key:" in err
+    assert "import.secret:" in err
     for value in ("1234567", "987654321", "55555555"):
         assert value not in err
 
 
 def test_duplicate_store_ids_across_files(tmp_path, capsys):
     first = write(tmp_path, "a.yaml", base())
-    second = write(tmp_path, "b.yaml", base(**{"import": "/other/"}))
+    other = base(store="other")
+    second = write(tmp_path, "b.yaml", {**other, "store": "boutique-lyon"})
     code, _, err = validate(capsys, tmp_path)
     assert code == 2
     assert f"{second}: store: 'boutique-lyon' is already used by {first}" in err
@@ -398,7 +425,7 @@ def test_validate_command_exit_code_and_no_traceback(tmp_path):
     assert "Traceback" not in done.stderr
     assert "a.yaml: schedule.foo: is not a known key here" in done.stderr
     assert "b.yaml: is not valid YAML at line" in done.stderr
-    assert "c.yaml: import[0].url: has a password inside the URL" in done.stderr
+    assert "c.yaml: import.url: has a password inside the URL" in done.stderr
     assert SECRET not in done.stderr + done.stdout
     assert "3 problem(s) in 4 file(s)" in done.stderr
     assert "d (interstock)" in done.stdout

@@ -22,6 +22,7 @@ from stockbridge.integrations.interstock.format import Reason
 from stockbridge.ledger.ledger import Ledger
 from stockbridge.ledger.tables import documents, movements
 from stockbridge.summary import RunSummary
+from tasks.errorfiles import printable
 from tests.interstock_store import Store, new_store, outcomes, rewrite
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -118,13 +119,13 @@ def test_windows_sample_applies_good_lines_and_explains_the_rest(store):
     assert [(r[0], int(r[1])) for r in rows] == [
         ("caisse-export-windows.txt", n) for n in (6, 7, 8, 9, 10, 12)
     ]
-    by_line = {int(r[1]): (r[2], r[3]) for r in rows}
-    assert by_line[6] == (Reason.UNKNOWN_REFERENCE, "8880000000999\t-1")
-    assert by_line[7] == (Reason.UNKNOWN_REFERENCE, "Château Margaux\t-1")
-    assert by_line[8] == (Reason.NOT_A_NUMBER, "8880000000154\tdeux")
+    by_line = {int(r[1]): (r[2], r[3]) for r in rows}  # tabs in the raw text are escaped
+    assert by_line[6] == (Reason.UNKNOWN_REFERENCE, "8880000000999\\t-1")
+    assert by_line[7] == (Reason.UNKNOWN_REFERENCE, "Château Margaux\\t-1")
+    assert by_line[8] == (Reason.NOT_A_NUMBER, "8880000000154\\tdeux")
     assert by_line[9] == (Reason.MISSING_QUANTITY, "8880000000154")
-    assert by_line[10] == (Reason.TOO_MANY_DECIMALS, "8880000000130\t-1,2345")
-    assert by_line[12] == (Reason.EXTRA_FIELDS, "8880000000109\t-1\t2")
+    assert by_line[10] == (Reason.TOO_MANY_DECIMALS, "8880000000130\\t-1,2345")
+    assert by_line[12] == (Reason.EXTRA_FIELDS, "8880000000109\\t-1\\t2")
     assert summary.reject_reasons[Reason.UNKNOWN_REFERENCE] == 2
 
     [document] = [d for d in shop.documents() if d["document"] == WINDOWS_SAMPLE.name]
@@ -146,7 +147,8 @@ def test_windows_sample_applies_good_lines_and_explains_the_rest(store):
             assert list(applied_lines) == [1, 2, 4, 5, 11]
     finally:
         ledger.close()
-    assert [(r["line"], r["reason"], r["raw"]) for r in rejects] == [
+    # The ledger keeps the raw text as it was; the error file shows it escaped.
+    assert [(r["line"], r["reason"], printable(r["raw"])) for r in rejects] == [
         (n, reason, raw) for n, (reason, raw) in sorted(by_line.items())
     ]
 
@@ -537,8 +539,8 @@ def test_large_files_are_streamed_with_exact_line_numbers(store):
         [error_file] = [p for p in shop.error_files() if p.name.startswith(f"{name}.")]
         rows = [line.split("\t", 3) for line in error_file.read_text().splitlines()[2:]]
         assert rows == [
-            [name, "400", Reason.NOT_A_NUMBER, "A\tbad"],
-            [name, "701", Reason.UNKNOWN_REFERENCE, "Z\t1"],
+            [name, "400", Reason.NOT_A_NUMBER, "A\\tbad"],
+            [name, "701", Reason.UNKNOWN_REFERENCE, "Z\\t1"],
         ]
     [cut] = [p for p in shop.error_files() if p.name.startswith("cut.txt.")]
     assert cut.read_text().splitlines()[2:] == [f"cut.txt\t402\t{Reason.MISSING_QUANTITY}\tBÃ"]

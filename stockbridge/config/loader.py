@@ -6,37 +6,35 @@ never become Prefect parameters (which the server stores and the UI shows).
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from stockbridge.config.checks import (
+    local_problems,
+    location_shape_problems,
+    shared_locations,
+)
+from stockbridge.config.messages import (
+    MAX_DEPTH,
+    MAX_NODES,
+    Problem,
+    Scalars,
+    key_path,
+    pydantic_problem,
+)
 from stockbridge.config.models import StoreBase
 from stockbridge.errors import ConfigError
 from stockbridge.integrations import integrations
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_URL_PASSWORD = re.compile(r"(://[^/:@]*):[^/]*@")
-"""The password of ``scheme://user:password@host/``, never repeated in an error."""
 YAML_SUFFIXES = (".yaml", ".yml")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a store file, in words a shop owner's technical friend can act on."""
-
-    file: Path
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}: {self.key}" if self.key else str(self.file)
-        return f"{where}: {self.message}"
 
 
 class InvalidStoreFile(ConfigError):
@@ -46,14 +44,23 @@ class InvalidStoreFile(ConfigError):
 
 
 def load_store(path: str | Path, environ: dict[str, str] | None = None) -> StoreBase:
-    """Load and validate one store file, or raise :class:`InvalidStoreFile`."""
+    """Load and validate one store file, or raise :class:`InvalidStoreFile` with every problem.
+
+    Everything that can be judged from the text alone is judged here (so ``run`` refuses
+    what ``validate`` refuses); :func:`local_problems` adds what needs a look at this
+    computer's files, and :func:`shared_locations` what needs the other store files.
+    """
     path = Path(path)
-    raw = _read_yaml(path)
+    text, raw = _read_yaml(path)
     problems: list[Problem] = []
-    resolved = _substitute(raw, os.environ if environ is None else environ, path, (), problems)
-    if problems:
-        raise InvalidStoreFile(problems)
-    return _validate(path, resolved)
+    several = _several(raw)
+    resolved = _substitute(raw, os.environ if environ is None else environ, path, several, problems)
+    store, found = _validate(path, resolved, text, several)
+    problems += found
+    problems += location_shape_problems(path, resolved)
+    if problems or store is None:
+        raise InvalidStoreFile(_unique(problems))
+    return store
 
 
 def store_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -71,7 +78,8 @@ def store_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def validate_files(paths: list[Path]) -> tuple[list[tuple[Path, StoreBase]], list[Problem]]:
-    """Validate many files at once, also checking that store ids are unique."""
+    """Validate many files at once: each alone (:func:`load_store`, :func:`local_problems`),
+    then together (unique store ids, :func:`shared_locations`)."""
     stores: list[tuple[Path, StoreBase]] = []
     problems: list[Problem] = []
     seen: dict[tuple[str, str], Path] = {}
@@ -81,6 +89,10 @@ def validate_files(paths: list[Path]) -> tuple[list[tuple[Path, StoreBase]], lis
         except InvalidStoreFile as exc:
             problems.extend(exc.problems)
             continue
+        local = local_problems(path, store)
+        if local:
+            problems.extend(local)
+            continue
         key = (store.store, store.integration)  # type: ignore[attr-defined]
         if key in seen:
             problems.append(
@@ -89,10 +101,16 @@ def validate_files(paths: list[Path]) -> tuple[list[tuple[Path, StoreBase]], lis
             continue
         seen[key] = path
         stores.append((path, store))
-    return stores, problems
+    shared = shared_locations(stores)
+    refused = {problem.file for problem in shared}
+    return [s for s in stores if s[0] not in refused], problems + shared
 
 
-def _read_yaml(path: Path) -> Any:
+def _unique(problems: list[Problem]) -> list[Problem]:
+    return list(dict.fromkeys(problems))
+
+
+def _read_yaml(path: Path) -> tuple[str, Any]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -116,15 +134,15 @@ def _read_yaml(path: Path) -> Any:
         raise InvalidStoreFile(
             [Problem(path, "", "must be a mapping of keys (store:, integration:, ...)")]
         )
-    return data
-
-
-MAX_NODES = 10_000
-MAX_DEPTH = 32
+    return text, data
 
 
 def _substitute(
-    value: Any, environ: dict[str, str], path: Path, key: tuple, problems: list[Problem]
+    value: Any,
+    environ: dict[str, str],
+    path: Path,
+    several: frozenset[tuple],
+    problems: list[Problem],
 ) -> Any:
     """Replace ``${NAME}`` in every string, refusing shapes no store file has.
 
@@ -145,6 +163,15 @@ def _substitute(
         if isinstance(node, list):
             return [walk(v, (*key, i)) for i, v in enumerate(node)]
         if isinstance(node, str):
+            if "${" in _ENV_REF.sub("", node):
+                problems.append(
+                    Problem(
+                        path,
+                        key_path(key, several),
+                        "has a '${' that is not a whole ${NAME} reference (a closing '}'"
+                        " missing?); write it like ${FTP_PASSWORD}",
+                    )
+                )
             return _ENV_REF.sub(lambda match: lookup(match, key), node)
         return node
 
@@ -154,7 +181,7 @@ def _substitute(
             problems.append(
                 Problem(
                     path,
-                    _key_path(key),
+                    key_path(key, several),
                     f"environment variable {name} is not set; export it before running"
                     " (or put it in the service's environment)",
                 )
@@ -162,69 +189,71 @@ def _substitute(
             return ""
         return environ[name]
 
-    return walk(value, key)
+    return walk(value, ())
 
 
-def _validate(path: Path, data: dict[str, Any]) -> StoreBase:
+def _several(data: Any) -> frozenset[tuple]:
+    """The keys whose value is a list of more than one item: only those get ``[n]``.
+
+    Bounded like :func:`_substitute` (which refuses what is too large after this)."""
+    found: set[tuple] = set()
+    todo: list[tuple[Any, tuple]] = [(data, ())]
+    visited = 0
+    while todo and visited <= MAX_NODES:
+        node, key = todo.pop()
+        visited += 1
+        if len(key) > MAX_DEPTH:
+            continue
+        if isinstance(node, dict):
+            todo.extend((v, (*key, k)) for k, v in node.items())
+        elif isinstance(node, list):
+            if len(node) > 1:
+                found.add(key)
+            todo.extend((v, (*key, i)) for i, v in enumerate(node))
+    return frozenset(found)
+
+
+def _validate(
+    path: Path, data: dict[str, Any], text: str, several: frozenset[tuple]
+) -> tuple[StoreBase | None, list[Problem]]:
+    """The store's model and the problems found; with an unknown integration, the file is
+    still read against the closest one (or what every integration shares), so one typo in
+    ``integration:`` does not hide the rest."""
     integration = data.get("integration")
     models = {name: i.config for name, i in integrations().items()}
     model = models.get(integration) if isinstance(integration, str) else None
-    if model is None:
-        known = ", ".join(models)
-        message = (
-            "is missing; say which integration this store uses"
-            if integration is None
-            else f"'{integration}' is not an integration stockbridge knows"
-        )
-        raise InvalidStoreFile([Problem(path, "integration", f"{message}; known: {known}")])
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidStoreFile([_problem(path, error) for error in exc.errors()]) from None
-
-
-def _problem(path: Path, error: Any) -> Problem:
-    loc = [part for part in error["loc"] if not _is_validator_tag(part)]
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        message = "is not a known key here (check the spelling; unknown keys are refused)"
-    elif kind == "missing":
-        message = "is required but missing"
+    if model is not None:
+        return _against(path, model, data, text, several)
+    known = ", ".join(models)
+    if integration is None:
+        message = f"is missing; say which integration this store uses (known: {known})"
+        close: list[str] = []
     else:
-        message = error["msg"].removeprefix("Value error, ")
-        if (
-            "input" in error
-            and kind not in ("model_type",)
-            and not isinstance(error["input"], dict | list)
-        ):
-            message += f" (got {_shown(loc, error['input'])})"
-    return Problem(path, _key_path(tuple(loc)), message)
+        close = difflib.get_close_matches(str(integration), list(models), n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        message = f"'{integration}' is not an integration stockbridge knows; {hint}(known: {known})"
+    problems = [Problem(path, "integration", message)]
+    candidates = close or list(models)
+    found: list[set[Problem]] = []
+    for name in candidates:
+        _, others = _against(path, models[name], {**data, "integration": name}, text, several)
+        found.append(set(others))
+    common = set.intersection(*found) if found else set()
+    if close:
+        common = found[0]
+    return None, problems + sorted(common, key=lambda p: p.key)
 
 
-def _is_validator_tag(part: Any) -> bool:
-    """pydantic puts validator names such as ``function-after[...]`` in error locations."""
-    return isinstance(part, str) and ("[" in part or part == "LocationConfig")
-
-
-def _shown(loc: list, value: Any) -> str:
-    if any(str(part) in ("password", "key", "secret") for part in loc):
-        return "a hidden value"
-    if isinstance(value, str):
-        value = _URL_PASSWORD.sub(r"\1:***@", value)
-    return repr(value)
-
-
-def _key_path(parts: tuple) -> str:
-    text = ""
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-            continue
-        shown = str(part)
-        if not shown.isprintable() or not shown:
-            shown = repr(shown)  # a key with a line break must not forge another problem line
-        text += f".{shown}" if text else shown
-    return text
+def _against(
+    path: Path, model: type[StoreBase], data: dict[str, Any], text: str, several: frozenset
+) -> tuple[StoreBase | None, list[Problem]]:
+    try:
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        scalars = Scalars(text)
+        return None, [
+            pydantic_problem(path, model, error, scalars, several) for error in exc.errors()
+        ]
 
 
 def describe(model: BaseModel) -> str:

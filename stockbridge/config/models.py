@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -137,7 +137,29 @@ class Batching(Strict):
     )
 
 
+INPUT_FOLDER = "input folder"
+INPUT_FILE = "input file"
+OUTPUT_FOLDER = "output folder"
+OUTPUT_FILE = "output file"
+LOCATION_ROLES: dict[str, str] = {
+    "import": INPUT_FOLDER,
+    "catalogue": INPUT_FILE,
+    "export": OUTPUT_FILE,
+    "errors": OUTPUT_FOLDER,
+    "archive": OUTPUT_FOLDER,
+}
+"""What each location key of a store file is for, so that the checks every store file gets
+(``validate``: a local input that does not exist, a file path ending in ``/``, two stores
+sharing a folder) know it for any integration. An integration with a location key of its
+own adds it to its model's ``location_roles``."""
+
+_DATABASE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+LEDGER_BACKENDS = ("sqlite", "postgresql", "postgres", "mysql", "mariadb")
+
+
 class StoreBase(Strict):
+    location_roles: ClassVar[dict[str, str]] = LOCATION_ROLES
+
     store: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$", description="unique store id")
     description: str | None = None
     schedule: Schedule = Schedule(every=timedelta(seconds=60))
@@ -160,6 +182,28 @@ class StoreBase(Strict):
     @classmethod
     def _known_store_timezone(cls, name: str) -> str:
         return known_timezone(name)
+
+    @field_validator("ledger")
+    @classmethod
+    def _ledger_is_a_url(cls, url: str | None) -> str | None:
+        """A path is not a database URL: said by ``validate``, not by the first run."""
+        if url is None:
+            return None
+        url = url.strip()
+        if not _DATABASE_URL.match(url):
+            path = url.removeprefix("file:") or "ledger.db"
+            raise ValueError(
+                f"'{url}' is not a database URL; for a SQLite file write sqlite:///{path}"
+                " (three slashes, then the path; an absolute path brings its own fourth:"
+                " sqlite:////srv/ledger.db), or postgresql://user@host/db"
+            )
+        backend = url.split("://", 1)[0].split("+", 1)[0].lower()
+        if backend not in LEDGER_BACKENDS:
+            raise ValueError(
+                f"'{backend}://' is not a ledger database stockbridge can use; use"
+                " sqlite:///path/ledger.db, postgresql://user@host/db or mysql://user@host/db"
+            )
+        return url
 
     @field_validator("store", mode="before")
     @classmethod

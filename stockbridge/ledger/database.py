@@ -32,10 +32,12 @@ READ_ONLY = "stockbridge_read_only"
 """Execution option of connections that only read (SQLite: no write lock taken)."""
 
 
-def create_ledger_engine(url: str, busy_timeout: float = 60) -> Engine:
+def create_ledger_engine(url: str, busy_timeout: float = 60, create: bool = True) -> Engine:
     """An engine for ``url``, with durable SQLite settings; the schema is not touched.
 
     ``busy_timeout``: seconds a SQLite writer waits for another writer's transaction.
+    ``create=False`` (commands that only read): a SQLite file that does not exist is a
+    :class:`LedgerError`, and neither it nor its folder is made.
     """
     try:
         parsed = make_url(url)
@@ -51,15 +53,29 @@ def create_ledger_engine(url: str, busy_timeout: float = 60) -> Engine:
         parsed = parsed.set(drivername=f"{backend}+pymysql")
     try:
         if backend == "sqlite":
-            return _sqlite_engine(parsed, busy_timeout)
+            if not create:
+                _require_sqlite_file(parsed)
+            return _sqlite_engine(parsed, busy_timeout, create)
         return create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=2)
     except (NoSuchModuleError, ImportError) as exc:
         raise LedgerError(f"ledger URL {safe_url(url)}: driver not available ({exc})") from None
 
 
-def _sqlite_engine(url, busy_timeout: float) -> Engine:
+def _require_sqlite_file(url) -> None:
     database = url.database
-    if database and database != ":memory:":
+    if not database or database == ":memory:":
+        return
+    path = Path(database).expanduser().absolute()
+    if not path.is_file():
+        raise LedgerError(
+            f"there is no ledger at {path}: nothing has been recorded there yet (a run of a"
+            " store creates it; check --ledger, or the store file's ledger:)"
+        )
+
+
+def _sqlite_engine(url, busy_timeout: float, create: bool = True) -> Engine:
+    database = url.database
+    if create and database and database != ":memory:":
         Path(database).expanduser().absolute().parent.mkdir(parents=True, exist_ok=True)
     # Bulk writes run on a helper thread (one statement at a time), in-memory databases too.
     connect_args = {"timeout": busy_timeout, "check_same_thread": False}
@@ -69,9 +85,10 @@ def _sqlite_engine(url, busy_timeout: float) -> Engine:
     def _configure(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        # Only a new, empty database takes it (before WAL mode fixes the page size).
-        cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if create:  # both write to the file; a ledger made by a run is WAL already
+            # Only a new, empty database takes it (before WAL mode fixes the page size).
+            cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         # A large page cache: inserting a million audit rows updates a random-order index,
@@ -109,6 +126,43 @@ def migrate(engine: Engine) -> None:
         raise LedgerError(
             f"cannot reach the ledger at {safe_url(engine.url)}: {describe(exc)}"
         ) from exc
+
+
+def require_current_schema(engine: Engine) -> None:
+    """For commands that only read: the schema must be this version's, and nothing is
+    migrated or created. An older ledger is brought up to date by the next run (which
+    migrates); reading it before that could show columns that are not there yet."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    scripts = ScriptDirectory.from_config(config)
+    head = scripts.get_current_head()
+    try:
+        with engine.connect() as connection:
+            connection.execution_options(**{READ_ONLY: True})
+            current = MigrationContext.configure(connection).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise LedgerError(
+            f"cannot reach the ledger at {safe_url(engine.url)}: {describe(exc)}"
+        ) from exc
+    if current == head:
+        return
+    where = safe_url(engine.url)
+    if current is None:
+        raise LedgerError(
+            f"the ledger at {where} has no stockbridge tables yet: nothing has run with it"
+            " (run a sync of a store first: stockbridge run STORE.yaml)"
+        )
+    known = {script.revision for script in scripts.walk_revisions()}
+    if current in known:
+        raise LedgerError(
+            f"the ledger at {where} was written by an older stockbridge (schema {current},"
+            f" this one reads {head}); the next run of a store brings it up to date"
+            " (stockbridge run STORE.yaml), then ask again"
+        )
+    raise LedgerError(
+        f"the ledger at {where} was written by a newer stockbridge (schema {current});"
+        " upgrade stockbridge to read it"
+    )
 
 
 @contextmanager

@@ -27,6 +27,7 @@ from stockbridge.ledger.database import (
     create_ledger_engine,
     describe,
     migrate,
+    require_current_schema,
     safe_url,
     store_lock,
 )
@@ -108,8 +109,21 @@ class Ledger:
 
     @classmethod
     def open(cls, url: str) -> Ledger:
+        """The ledger for a run: created and migrated as needed."""
         engine = create_ledger_engine(url)
         migrate(engine)
+        return cls(engine)
+
+    @classmethod
+    def open_existing(cls, url: str) -> Ledger:
+        """The ledger for a command that reads (history, movements, stock, rejects): nothing
+        is created or migrated; a missing or older ledger is a :class:`LedgerError`."""
+        engine = create_ledger_engine(url, create=False)
+        try:
+            require_current_schema(engine)
+        except LedgerError:
+            engine.dispose()
+            raise
         return cls(engine)
 
     @property
@@ -364,6 +378,30 @@ class Ledger:
             .order_by(documents.c.applied_at.desc(), documents.c.id.desc(), movements.c.line.desc())
             .limit(limit)
         )
+        with self._connect(write=False) as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def rejects_since(
+        self, store: str, since: datetime | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Rejected lines of a store, newest document first (then by line), each with its
+        document, raw text, reason, run and when it was applied (naive UTC)."""
+        query = (
+            select(
+                documents.c.document,
+                rejects.c.line,
+                rejects.c.raw,
+                rejects.c.reason,
+                documents.c.run_id,
+                documents.c.applied_at,
+            )
+            .join(documents, documents.c.id == rejects.c.document_id)
+            .where(documents.c.store == store)
+            .order_by(documents.c.applied_at.desc(), documents.c.id.desc(), rejects.c.line)
+            .limit(limit)
+        )
+        if since is not None:
+            query = query.where(documents.c.applied_at >= since)
         with self._connect(write=False) as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 

@@ -177,6 +177,14 @@ class Location:
         except Exception as exc:
             raise LocationError(f"cannot create folder {self.display}: {_describe(exc)}") from exc
 
+    def folder_exists(self) -> bool:
+        """Whether the folder itself is there (an empty listing does not say: a typo in a
+        path lists as empty on every backend)."""
+        try:
+            return bool(self.fs.isdir(self.root))
+        except Exception as exc:
+            raise LocationError(f"cannot reach {self.display}: {_describe(exc)}") from exc
+
     def check(self) -> None:
         """Raise :class:`LocationError` unless the backend answers now."""
         self.list_files()

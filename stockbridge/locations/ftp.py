@@ -201,6 +201,9 @@ class FTPLocation(Location):
     def _modified(self, entry: dict) -> datetime | None:
         return _parse_time(entry.get("modify"))
 
+    def folder_exists(self) -> bool:
+        return self._run("reach", lambda ftp: _entries(ftp, self.root)) is not None
+
     def exists(self, name: str) -> bool:
         entries = self._run("reach", lambda ftp: _entries(ftp, self.root))
         return entries is not None and name in entries

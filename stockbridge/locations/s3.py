@@ -117,6 +117,12 @@ class S3Location(Location):
             return modified.astimezone(UTC) if modified.tzinfo else modified.replace(tzinfo=UTC)
         return None
 
+    def folder_exists(self) -> bool:
+        """S3 has no folders: an empty prefix is indistinguishable from a missing one, so
+        only the bucket can be missing (an error, from :meth:`_check_bucket`)."""
+        self._check_bucket()
+        return True
+
     def _check_bucket(self) -> None:
         try:
             self.fs.call_s3("head_bucket", Bucket=self.bucket)

@@ -247,6 +247,15 @@ class SFTPLocation(Location):
     def _modified(self, entry: dict) -> datetime | None:
         return entry.get("mtime")
 
+    def folder_exists(self) -> bool:
+        def is_folder(sftp: paramiko.SFTPClient) -> bool:
+            try:
+                return stat.S_ISDIR(sftp.stat(self.root).st_mode or 0)
+            except FileNotFoundError:
+                return False
+
+        return self._run("reach", is_folder)
+
     def exists(self, name: str) -> bool:
         def check(sftp: paramiko.SFTPClient) -> bool:
             try:

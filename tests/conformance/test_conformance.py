@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tasks.errorfiles import printable
 from tests.conformance.adapters import Adapter, Input, LedgerReader, Store
 from tests.faults.harness import LIVE, WRAPPER, Launched
 from tests.servers import running_ftp_server
@@ -344,7 +345,7 @@ def test_a_bad_line_is_reported_with_document_line_raw_text_and_reason(
     assert header == "file\tline\treason\traw"
     assert len(rows) == 1, rows
     document, line, reason, raw = rows[0].split("\t", 3)
-    assert (document, int(line), raw) == (item.name, bad.line, bad.raw)
+    assert (document, int(line), raw) == (item.name, bad.line, printable(bad.raw))
     assert bad.reason in reason
 
     row = document_of(ledger, store, item)

@@ -53,6 +53,8 @@ def expected(line: str) -> tuple:
         return rejected(Reason.LINE_TOO_LONG)
     if not reference:
         return rejected(Reason.MISSING_REFERENCE)
+    if tabs == 0 and ";" in fields:
+        return rejected(Reason.SEMICOLON)
     if tabs == 0:
         return rejected(Reason.MISSING_QUANTITY)
     if tabs > 1:

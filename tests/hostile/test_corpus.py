@@ -95,7 +95,7 @@ LINES = [
     ("third field", "R\t1\t2", Reason.EXTRA_FIELDS),
     ("empty middle field", "R\t\t1", Reason.EXTRA_FIELDS),
     ("no tab", "R 1", Reason.MISSING_QUANTITY),
-    ("semicolon separator", "R;1", Reason.MISSING_QUANTITY),
+    ("semicolon separator", "R;1", Reason.SEMICOLON),
     ("reference missing", "\t1", Reason.MISSING_REFERENCE),
     ("quotes only", '""\t1', Reason.MISSING_REFERENCE),
     ("quantity missing", "R\t", Reason.MISSING_QUANTITY),

@@ -62,6 +62,10 @@ class Reason:
     CONTROL = "contains control characters (NUL or similar): is the file binary or UTF-16?"
     MISSING_REFERENCE = "missing reference before the tab"
     MISSING_QUANTITY = "missing quantity: expected reference<TAB>quantity"
+    SEMICOLON = (
+        "missing quantity: expected reference<TAB>quantity, and this line uses ';' instead:"
+        " InterStock separates with a tab (was the file saved as CSV?)"
+    )
     EXTRA_FIELDS = "extra fields: expected exactly reference<TAB>quantity"
     NOT_A_NUMBER = "quantity is not a number (write it like -1, 2 or 0.5)"
     SCIENTIFIC = "quantity in scientific notation is not accepted (write 1000, not 1E3)"
@@ -175,6 +179,7 @@ def _parse_slowly(lines: pa.Array) -> ParsedLines:
         (pc.match_substring(body, "\r"), Reason.LONE_CR),
         (too_long, Reason.LINE_TOO_LONG),
         (pc.equal(pc.utf8_length(reference), 0), Reason.MISSING_REFERENCE),
+        (pc.and_(pc.equal(tabs, 0), pc.match_substring(trimmed, ";")), Reason.SEMICOLON),
         (pc.equal(tabs, 0), Reason.MISSING_QUANTITY),
         (pc.greater(tabs, 1), Reason.EXTRA_FIELDS),
         (pc.equal(pc.utf8_length(quantity_text), 0), Reason.MISSING_QUANTITY),
