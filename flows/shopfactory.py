@@ -38,7 +38,9 @@ def sync(ctx: RunContext) -> None:
     if ctx.config.imports:
         candidates = find_settled_files(quote(ctx))
         skus = pa.array(sorted(levels.seen()), pa.string())
-        apply_files(quote(ctx), quote(MovementFiles(ctx.store, ctx.run_id, skus)), quote(candidates))
+        mapping = MovementFiles(ctx.store, ctx.run_id, skus)
+        apply_files(quote(ctx), quote(mapping), quote(candidates))
     again, published = publish_stock_file(quote(ctx), quote(levels))
     since = last["published_at"] if last else None
-    report(ctx.summary, synchronised, again, published, adjustments_since(ctx.ledger, ctx.store, since))
+    adjusted = adjustments_since(ctx.ledger, ctx.store, since)
+    report(ctx.summary, synchronised, again, published, adjusted)

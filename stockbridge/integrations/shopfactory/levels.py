@@ -390,7 +390,8 @@ def _levels(connection: Connection, store: str, column) -> dict[str, int]:
 
 
 def _known(connection: Connection, store: str) -> set[str]:
-    return {r for (r,) in connection.execute(select(stock.c.reference).where(stock.c.store == store))}
+    query = select(stock.c.reference).where(stock.c.store == store)
+    return {reference for (reference,) in connection.execute(query)}
 
 
 def _cursor(connection: Connection, store: str, name: str) -> str | None:

@@ -77,7 +77,7 @@ class StockLayout(Strict):
     def _consistent(self) -> StockLayout:
         if self.delimiter == self.decimal:
             raise ValueError(f"the delimiter and the decimal mark are both '{self.decimal}'")
-        if self.delimiter in "\r\n\"":
+        if self.delimiter in '\r\n"':
             raise ValueError("the delimiter cannot be a line end or a quote")
         named = [c for c in (self.columns.sku, self.columns.quantity) if isinstance(c, str)]
         if named and self.header is False:
