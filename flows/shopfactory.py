@@ -16,8 +16,8 @@ from prefect.utilities.annotations import quote
 
 from stockbridge.adjust import adjustments_since
 from stockbridge.context import RunContext
-from stockbridge.integrations.interstock.mapping import MovementFiles
 from stockbridge.integrations.shopfactory.levels import ShopLevels
+from stockbridge.integrations.shopfactory.mapping import ShopMovementFiles
 from stockbridge.integrations.shopfactory.report import report
 from stockbridge.integrations.shopfactory.steps import publish_stock_file, synchronise
 from stockbridge.run import run_store
@@ -38,7 +38,7 @@ def sync(ctx: RunContext) -> None:
     if ctx.config.imports:
         candidates = find_settled_files(quote(ctx))
         skus = pa.array(sorted(levels.seen()), pa.string())
-        mapping = MovementFiles(ctx.store, ctx.run_id, skus)
+        mapping = ShopMovementFiles.of(ctx.store, ctx.run_id, skus)
         apply_files(quote(ctx), quote(mapping), quote(candidates))
     again, published = publish_stock_file(quote(ctx), quote(levels))
     since = last["published_at"] if last else None
