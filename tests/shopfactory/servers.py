@@ -37,7 +37,7 @@ class HTTPSTestServer:
 
 def _handler(server: HTTPSTestServer):
     class Handler(SimpleHTTPRequestHandler):
-        def log_message(self, format, *args):  # noqa: A002 (the base class's name)
+        def log_message(self, format, *args):
             pass
 
         def _allowed(self) -> bool:
@@ -53,11 +53,11 @@ def _handler(server: HTTPSTestServer):
             self.end_headers()
             return False
 
-        def do_GET(self):  # noqa: N802 (http.server's name)
+        def do_GET(self):
             if self._allowed():
                 super().do_GET()
 
-        def do_HEAD(self):  # noqa: N802
+        def do_HEAD(self):
             if self._allowed():
                 super().do_HEAD()
 
