@@ -120,7 +120,9 @@ class HTTPSLocation(Location):
         url = self.path(name)
         shown = posixpath.join(self.display, name)
         try:
-            with self.fs.open(url, "rb", block_size=0) as handle:
+            # A size given skips fsspec's HEAD probe, which turns every failure (an untrusted
+            # certificate too) into "not found"; the GET below says what really went wrong.
+            with self.fs.open(url, "rb", block_size=0, size=MAX_BYTES) as handle:
                 chunks, size = [], 0
                 while block := handle.read(READ_BLOCK):
                     chunks.append(block)
@@ -166,6 +168,7 @@ def _describe_http(exc: BaseException) -> str:
     """One line: the certificate problem, the HTTP status, or the connection error."""
     cause: BaseException | None = exc
     while cause is not None:
+        cause = getattr(cause, "certificate_error", None) or cause
         if isinstance(cause, ssl.SSLCertVerificationError):
             return (
                 f"the server's TLS certificate is not trusted ({cause.verify_message}); give"
