@@ -344,7 +344,8 @@ def check_shop(shop: Shop, view: ShopView) -> None:
         for name in applied:
             expected.update(shop.delivered[name])
         expected.subtract(recorded)
-        assert stock == dict(expected), "the ledger is not opening + deliveries - sales recorded"
+        wrong = {r: (stock.get(r), expected[r]) for r in expected if stock.get(r) != expected[r]}
+        assert not wrong, f"ledger is not opening + deliveries - sales (ledger, expected): {wrong}"
 
 
 def check_final(shop: Shop, view: ShopView) -> None:
