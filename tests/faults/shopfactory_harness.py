@@ -58,6 +58,17 @@ def install_tracer(argv: list[str]) -> None:
             super().__init__(trace, _folders(argv[1]))
             self.listed = True
             self.just_published = False
+            self.hold = os.environ.get("SB_HOLD")
+
+        def _held(self) -> None:
+            """Wait at the first ledger statement (before any effect on the store) until
+            the test releases the run: its start-up overlaps the step before."""
+            go, self.hold = self.hold, None
+            deadline = time.monotonic() + 300
+            while not os.path.exists(go):
+                if time.monotonic() > deadline:
+                    os.killpg(os.getpgrp(), signal.SIGKILL)
+                time.sleep(0.002)
 
         def audit(self, name: str, args: tuple) -> None:
             if name == "open" and isinstance(args[0], str):
@@ -70,6 +81,8 @@ def install_tracer(argv: list[str]) -> None:
             super().audit(name, args)
 
         def statement(self, statement: str) -> None:
+            if self.hold:
+                self._held()
             text = " ".join(statement.split()).lower()
             if self.just_published:
                 self.just_published = False
@@ -97,6 +110,9 @@ class Forked:
     started: float
     trace: Path
     output: Path
+
+    def release(self) -> None:
+        Path(str(self.output).replace("output-", "go-").removesuffix(".txt")).touch()
 
     @property
     def rc(self) -> Path:
@@ -152,17 +168,23 @@ class ForkServer:
         ready = json.loads(self.process.stdout.readline())
         assert "ready" in ready, ready
 
-    def start(self, argv: list[str], crash: str | None = None, traced: bool = True) -> Forked:
+    def start(
+        self, argv: list[str], crash: str | None = None, traced: bool = True, held: bool = False
+    ) -> Forked:
+        """A child running ``stockbridge ARGV``; ``held`` ones wait at their first ledger
+        statement until :meth:`Forked.release`."""
         self.count += 1
         trace = self.folder / f"trace-{self.count:03d}.txt"
         output = self.folder / f"output-{self.count:03d}.txt"
         env = {"SB_TRACE": str(trace)} if traced else {}
         if crash:
             env["SB_CRASH"] = crash
+        if held:
+            env["SB_HOLD"] = str(self.folder / f"go-{self.count:03d}")
         request = {
             "argv": argv,
             "env": env,
-            "unset": [n for n in ("SB_TRACE", "SB_CRASH") if n not in env],
+            "unset": [n for n in ("SB_TRACE", "SB_CRASH", "SB_HOLD") if n not in env],
             "output": str(output),
             "tracer": TRACER if traced else None,
         }

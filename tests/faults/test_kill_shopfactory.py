@@ -53,35 +53,43 @@ def test_kill_campaign_never_loses_or_doubles_a_web_sale(tmp_path, sqlite_url, c
     server = ForkServer(cli_env, tmp_path / "processes")
     view = ShopView(sqlite_url)
     try:
-        calibration = make_shop(tmp_path / "calibration", sqlite_url, SEED - 1)
-        complete(server, calibration)
-        calibration.deliver()
-        calibration.sell_some()
-        timed = server.start(["run", str(calibration.config)])
+        shop = make_shop(tmp_path / "campaign", sqlite_url, SEED)
+        complete(server, shop)  # the first run takes the shop's levels as the opening stock
+        shop.deliver()
+        shop.sell_some()
+        timed = server.start(["run", str(shop.config)])  # the calibration: one whole run
         assert timed.wait() == 0, timed.text()
         start, end = timed.first("run-start"), timed.first("run-finish")
         assert start is not None and end is not None, timed.events()
         span = end - start + TAIL
-
-        shop = make_shop(tmp_path / "campaign", sqlite_url, SEED)
-        complete(server, shop)  # the first run takes the shop's levels as the opening stock
+        check_shop(shop, view)
         phases: Counter[str] = Counter()
         plan = [("point", p) for p in POINTS] + [("timed", None)] * KILLS
         rng.shuffle(plan)
         kills = extra = 0
+
+        def held(step: tuple[str, str | None] | None):
+            """The step's run, started now and held before its first ledger statement (until
+            the shop has sold and delivered for it)."""
+            if step is None:
+                return None
+            return server.start(["run", str(shop.config)], crash=step[1], held=True)
+
+        upcoming = held(plan[-1])
         while plan:
             kind, point = plan.pop()
+            child = upcoming
             if kind == "point" or rng.random() < 0.6:
                 shop.sell_some()  # a crash point needs something to publish
             if kind == "point" or rng.random() < 0.5:
                 shop.deliver()
+            child.release()
+            upcoming = held(plan[-1] if plan else None)  # its start-up overlaps this run
             if kind == "point":
-                child = server.start(["run", str(shop.config)], crash=point)
                 code = child.wait()
                 hit = any(name.startswith("crash-point") for _, name in child.events())
                 phases[f"point {point}" if hit else f"point {point} (not reached)"] += 1
             else:
-                child = server.start(["run", str(shop.config)])
                 instant = rng.uniform(0, span)
                 while child.poll() is None and (anchor := child.first("run-start")) is None:
                     time.sleep(0.002)
@@ -98,7 +106,7 @@ def test_kill_campaign_never_loses_or_doubles_a_web_sale(tmp_path, sqlite_url, c
                 extra += 1
                 assert code in (0, 75), child.text()
                 if kind == "timed" and extra <= MAX_EXTRA_STEPS:
-                    plan.append(("timed", None))  # it ended before its instant: once more
+                    plan.insert(0, ("timed", None))  # it ended before its instant: once more
             check_shop(shop, view)
         complete(server, shop)
         check_final(shop, view)
