@@ -5,24 +5,23 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
 from stockbridge.config.models import FileIntake, Location, _as_list
 from stockbridge.integrations.shopfactory.stockfile import StockLayout
 from stockbridge.locations.https import ReadableLocationConfig
 
-OnlineLocation = Annotated[
-    ReadableLocationConfig,
-    BeforeValidator(ReadableLocationConfig.coerce),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "description": "a path or URL (https:// too)"},
-                {"$ref": "#/$defs/LocationConfig"},
-            ]
-        }
-    ),
-]
+OnlineLocation = Annotated[ReadableLocationConfig, BeforeValidator(ReadableLocationConfig.coerce)]
+
+
+def _string_or_mapping(schema: dict) -> None:
+    """In the JSON Schema, a location is a path or URL string, or the mapping."""
+    reference = schema.pop("$ref", None)
+    if reference is not None:
+        schema["anyOf"] = [
+            {"type": "string", "description": "a path or URL (https:// too)"},
+            {"$ref": reference},
+        ]
 
 
 class ShopFactoryConfig(FileIntake):
@@ -35,7 +34,8 @@ class ShopFactoryConfig(FileIntake):
 
     integration: Literal["shopfactory"]
     online: OnlineLocation = Field(
-        description="the shop's live stock file: https://, ftp(s)://, sftp://, s3:// or a path"
+        description="the shop's live stock file: https://, ftp(s)://, sftp://, s3:// or a path",
+        json_schema_extra=_string_or_mapping,
     )
     publish: Location | None = Field(
         default=None, description="where the stock file is published; default: 'online'"
