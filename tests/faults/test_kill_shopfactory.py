@@ -6,9 +6,7 @@ session, so a kill costs no interpreter start-up). Then each step plays the shop
 or two web sales in the shop's file, maybe a supplier's delivery in the import folder)
 and starts a run that is SIGKILLed, as a whole process group, at an instant drawn with a
 fixed seed over the calibrated run (taken from the run's own first ledger write), or at a
-crash point the tracer names: the snapshot's commit, the publication prepared (before and
-after its commit), just before the stock file replaces the shop's, and just after it (the
-file published, the ledger not yet told). After every kill (``check_shop``): no sale is
+crash point the tracer names (:data:`POINTS`). After every kill (``check_shop``): no sale is
 counted more than it was made, no publish is mistaken for a change on the shop's side, each
 delivery is in the import folder or the archive and applied at most once, and the ledger
 is the opening plus the deliveries applied minus the sales recorded. At the end a run
@@ -41,8 +39,20 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 KILLS = int(os.environ.get("SB_SHOPFACTORY_KILLS") or (30 if IN_CI else 8))
 SEED = 11_0011
-POINTS = ["commit:1", "prepare:1", "settle-publication:1", "publish:1", "after-publish:1"]
-"""Crash points (the tracer kills its group just before the n-th such effect)."""
+POINTS = [
+    "commit:2",
+    "list:1",
+    "online-read:2",
+    "prepare:1",
+    "settle-publication:1",
+    "publish:1",
+    "after-publish:1",
+]
+"""Crash points (the tracer kills its group just before the n-th such effect): the
+snapshot's commit (the first commit is the run's history row), the snapshot committed and
+nothing else done (the import folder's listing), the shop read again before publishing, the
+publication prepared, its confirmation, the stock file about to replace the shop's, and the
+file published with the ledger not yet told."""
 TAIL = 0.1
 MAX_EXTRA_STEPS = 12
 """Timed steps run again because the run ended before its instant."""
