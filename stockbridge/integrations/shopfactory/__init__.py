@@ -14,4 +14,5 @@ INTEGRATION = Integration(
     title="ShopFactory: online stock levels synchronised, edited and published",
     config=ShopFactoryConfig,
     flow="flows.shopfactory:shopfactory",
+    doctor="stockbridge.integrations.shopfactory.doctor:checks",
 )
