@@ -70,6 +70,11 @@ def test_online_over_https_published_by_ftp(
         assert ledger_of(sqlite_url).available(shop.store) == expected
         assert any(r.startswith("GET /levels.txt") for r in web.requests)
         assert "web-Secret-77" not in text
+        ledger = ledger_of(sqlite_url)
+        for table in ("documents", "movements", "shopfactory_publications", "cursors", "runs"):
+            rows = ledger.rows(f"SELECT * FROM {table}")
+            assert rows and not any("web-Secret-77" in repr(row) for row in rows), table
+            assert not any(ftp_server.password in repr(row) for row in rows), table
 
         # The next run reads back over HTTPS what FTP published: nothing sold, nothing to do.
         summary = run(shop.config)

@@ -6,6 +6,8 @@ import codecs
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from stockbridge.integrations.shopfactory.stockfile import (
@@ -121,3 +123,33 @@ def test_a_large_file_reads_vectorised():
     shop = read_stock_file(data, DEFAULT, "stock.txt")
     assert len(shop.skus) == count
     assert np.array_equal(shop.levels, (np.arange(count) % 97) * 1000)
+
+
+SKU_TEXT = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./é"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(SKU_TEXT, min_size=1, max_size=20),
+        st.integers(-(10**9), 10**9),
+        min_size=1,
+        max_size=30,
+    ),
+    st.sampled_from(["\t", ";", "|"]),
+    st.sampled_from([".", ","]),
+    st.booleans(),
+    st.sampled_from(["\n", "\r\n"]),
+)
+def test_written_levels_read_back_exactly(levels, delimiter, decimal, header, newline):
+    """Any levels written into a shop's file (any layout) read back as written."""
+    if delimiter == decimal:
+        return
+    layout = StockLayout(delimiter=delimiter, decimal=decimal, header=header)
+    rows = ([f"SKU{delimiter}Quantity"] if header else []) + [
+        f"{sku}{delimiter}0{delimiter}note" for sku in levels
+    ]
+    shop = read_stock_file((newline.join(rows) + newline).encode(), layout, "stock.txt")
+    written = write_stock_file(shop, levels, layout)
+    assert read_stock_file(written, layout, "stock.txt").level_of() == levels
+    assert written.count(newline.encode()) == len(rows)
