@@ -148,17 +148,19 @@ class HTTPSLocation(Location):
         return True
 
     def write_atomic(self, name: str, data: bytes) -> str:
-        raise LocationError(
+        raise self._read_only()
+
+    def move_to(self, name: str, target: Location, target_name: str) -> str:
+        raise self._read_only()
+
+    def ensure_folder(self) -> None:
+        raise self._read_only()
+
+    def _read_only(self) -> LocationError:
+        return LocationError(
             f"{self.display} is a web address stockbridge can only read; give 'publish' an"
             " FTP, SFTP, S3 or folder location"
         )
-
-    def move_to(self, name: str, target: Location, target_name: str) -> str:
-        self.write_atomic(name, b"")
-        raise AssertionError("unreachable")
-
-    def ensure_folder(self) -> None:
-        self.write_atomic("", b"")
 
     def check(self) -> None:
         """An HTTPS location is one file; reading it is the check (see the integration)."""

@@ -127,17 +127,6 @@ class ShopLevels:
         with self.ledger.reading() as connection:
             return _levels(connection, self.store, shopfactory_levels.c.seen)
 
-    def published(self) -> dict[str, int]:
-        with self.ledger.reading() as connection:
-            return _levels(connection, self.store, shopfactory_levels.c.published)
-
-    def generation(self) -> int:
-        value = self.ledger.cursor(self.store, INTEGRATION, GENERATION_CURSOR)
-        return int(value) if value else 0
-
-    def snapshot(self) -> tuple[int, str | None]:
-        return _split_snapshot(self.ledger.cursor(self.store, INTEGRATION, SNAPSHOT_CURSOR))
-
     def last_publication(self) -> dict | None:
         with self.ledger.reading() as connection:
             row = connection.execute(
