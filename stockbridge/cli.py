@@ -127,6 +127,15 @@ def _parser() -> argparse.ArgumentParser:
     ledger_options(stock)
     stock.set_defaults(handler=cmd_stock)
 
+    adjust = commands.add_parser("adjust", help="an audited manual movement: +12 --reason delivery")
+    adjust.add_argument("--store", required=True)
+    adjust.add_argument("reference")
+    adjust.add_argument("quantity", help="signed: +12, -3, 2.5")
+    adjust.add_argument("--reason", required=True, help="delivery, count, breakage, ...")
+    adjust.add_argument("--new", action="store_true", help="open a reference the store lacks")
+    ledger_options(adjust)
+    adjust.set_defaults(handler=cmd_adjust)
+
     service = commands.add_parser(
         "service", help="print a service definition that runs `stockbridge serve` at start-up"
     )
@@ -530,6 +539,12 @@ def cmd_stock(args: argparse.Namespace) -> int:
         name = f"{row['name'] or ''} {row['vintage'] or ''}".strip()
         print(f"{row['item']:<28} {row['quantity']:>10}  {name}")
     return 0
+
+
+def cmd_adjust(args: argparse.Namespace) -> int:
+    from stockbridge.adjust import run_command
+
+    return run_command(args, open_ledger(args))
 
 
 def cmd_service(args: argparse.Namespace) -> int:

@@ -12,6 +12,8 @@ a local folder named ``ftp:``). The files of ``configs/`` start as the same samp
 * The cellar (``configs/cave-lyon.yaml``): Friday night's journal, two answers a sommelier
   would give (a bottle: yes; a glass: six to the bottle), then Saturday night's journal,
   whose sales of those codes now apply at once; the rest wait as drinks to link.
+* ShopFactory (``configs/shopfactory-demo.yaml``): the shop's live stock file taken as it
+  is, then web sales in the shop and a delivery: synchronise, edit, publish.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ CELLAR_STORE = "cave-lyon.yaml"
 CELLAR_NIGHTS = sorted(Path("data_samples/pointex/sales").glob("journal-*.csv"))
 CELLAR_ANSWERS = (("000101", "V001", 1), ("000501", "V019", 6))
 """Friday's answers: Château Margaux 2015 by the bottle; the Guigal by the glass."""
+SHOP_STORE = Path("configs/shopfactory-demo.yaml")
+SHOP_SAMPLES = Path("data_samples/shopfactory")
 DEMO = Path(".work/demo")
 DEMO_STORES = DEMO / "configs"
 CLI = ".venv/bin/stockbridge"
@@ -37,7 +41,7 @@ CLI = ".venv/bin/stockbridge"
 def main() -> int:
     configure_prefect()
     shutil.rmtree(DEMO, ignore_errors=True)
-    ok = interstock() & cellar()
+    ok = interstock() & cellar() & shopfactory()
     return 0 if ok else 1
 
 
@@ -123,6 +127,40 @@ def cellar() -> bool:
     print(f"      {CLI} stock {where}")
     print(f"      {CLI} sales {where} --by day")
     return ok
+
+
+def shopfactory() -> bool:
+    from stockbridge.cli import run_store
+    from stockbridge.config.loader import load_store
+
+    store = load_store(SHOP_STORE)
+    online = store.online.local_path
+    deliveries = store.imports[0].local_path
+    online.parent.mkdir(parents=True, exist_ok=True)
+    deliveries.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(SHOP_SAMPLES / "online-stock.txt", online)
+    print()
+    print(f"stockbridge demo: ShopFactory shop '{store.store}', live levels in {online}")
+    first = run_store(SHOP_STORE, store.integration)
+    print()
+    print(first.render())
+
+    print()
+    print("Meanwhile the shop sold online and the owner added a product; a delivery arrived:")
+    shutil.copy2(SHOP_SAMPLES / "online-after-sales.txt", online)
+    for delivery in sorted((SHOP_SAMPLES / "import").iterdir()):
+        shutil.copy2(delivery, deliveries / delivery.name)
+    print("  1. synchronise: read the shop's live levels; what sold online is recorded once")
+    print(f"  2. edit:        apply {deliveries}/ (and any `stockbridge adjust`)")
+    print("  3. publish:     read the shop again, then publish only the stock file")
+    second = run_store(SHOP_STORE, store.integration)
+    print()
+    print(second.render())
+    print()
+    print(f"Stock file now: {online}")
+    print(f"Next: {CLI} movements --store {store.store} P1_red_17")
+    print(f"      {CLI} adjust --store {store.store} MUG-01 +12 --reason delivery")
+    return first.state == "completed" and second.state == "completed"
 
 
 if __name__ == "__main__":

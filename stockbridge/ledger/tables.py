@@ -191,3 +191,35 @@ items = Table(
 )
 """What is known of a stock reference besides its level: a cellar item's name and vintage.
 ``origin`` is ``catalogue`` or the answer that created it (``almost``, ``no``)."""
+
+shopfactory_levels = Table(
+    "shopfactory_levels",
+    metadata,
+    Column("store", String(64), primary_key=True),
+    Column("reference", String(64), primary_key=True),
+    Column("seen", BigInteger, nullable=False),
+    Column("published", BigInteger),
+    Column("target", BigInteger),
+    Column("updated_at", DateTime, nullable=False),
+)
+"""ShopFactory, per SKU: the level the shop was last known to show (``seen``: published, or
+observed since), the level last published, and the level of a publication prepared but not
+yet confirmed (``target``)."""
+
+shopfactory_publications = Table(
+    "shopfactory_publications",
+    metadata,
+    Column("store", String(64), primary_key=True),
+    Column("generation", Integer, primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("observed_digest", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("location", String(500), nullable=False),
+    Column("skus", Integer, nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("prepared_at", DateTime, nullable=False),
+    Column("published_at", DateTime),
+)
+"""ShopFactory: one row per stock file published. ``state`` is ``pending`` (prepared, the
+write may or may not have happened), ``published`` or ``not landed`` (a run died before its
+write reached the shop)."""

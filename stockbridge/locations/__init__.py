@@ -45,6 +45,10 @@ def open_folder(config: LocationConfig) -> Location:
         from stockbridge.locations.sftp import SFTPLocation
 
         return SFTPLocation.open(config)
+    if scheme == "https":
+        from stockbridge.locations.https import HTTPSLocation
+
+        return HTTPSLocation.open(config)
     raise NotImplementedError(scheme)
 
 

@@ -456,7 +456,61 @@ class PointexAdapter(Adapter):
         return int(found.group(1)) if found else 0
 
 
-ADAPTERS: dict[str, Adapter] = {a.name: a for a in (InterStockAdapter(), PointexAdapter())}
+# -- ShopFactory ---------------------------------------------------------------------------------
+
+
+class ShopFactoryAdapter(InterStockAdapter):
+    """Movement files (InterStock's format) edit the shop's SKUs, known from its stock file.
+
+    The store's first run takes the shop's live levels as the opening stock; then the same
+    movement files as InterStock's apply to those SKUs, and each run publishes the stock file
+    back to the same place (the shop's "online" file)."""
+
+    name = "shopfactory"
+    SKUS: ClassVar[dict[str, int]] = dict(InterStockAdapter.ARTICLES)
+
+    def make_store(self, root: Path, ledger_url: str, imports: Any = None) -> Store:
+        store = f"conform-sf-{uuid.uuid4().hex[:6]}"
+        folder = root / store
+        (folder / "import").mkdir(parents=True)
+        online = folder / "shop" / "levels.txt"
+        online.parent.mkdir()
+        online.write_text(
+            "SKU\tQuantity\n"
+            + "".join(f"{sku}\t{quantity_text(q, '.')}\n" for sku, q in self.SKUS.items())
+        )
+        inbox = folder / "import"
+        document = {
+            "store": store,
+            "integration": "shopfactory",
+            "schedule": {"every": "5m"},
+            "ledger": ledger_url,
+            "online": str(online),
+            "import": imports if imports is not None else str(inbox),
+            "errors": str(folder / "errors"),
+            "settle": {"min_age": "0s", "recheck": "0s"},
+        }
+        return Store(
+            self._write(folder, store, document),
+            store,
+            "shopfactory",
+            ledger_url,
+            inbox,
+            folder / "errors",
+            dict(self.SKUS),
+            {"online": online},
+        )
+
+    def prepare(self, store: Store, run: Run) -> None:
+        """The first run takes the shop's levels as they are: its SKUs become known."""
+        summary = run(store.config)
+        assert summary.state == "completed", summary.render()
+        assert "first run" in summary.render()
+
+
+ADAPTERS: dict[str, Adapter] = {
+    a.name: a for a in (InterStockAdapter(), PointexAdapter(), ShopFactoryAdapter())
+}
 
 OWN_SUITES: dict[str, str] = {}
 """Integrations whose input is not a file (rows in a till database, orders from a shop API):
