@@ -128,8 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     stock.set_defaults(handler=cmd_stock)
 
     adjust = commands.add_parser("adjust", help="an audited manual movement: +12 --reason delivery")
-    adjust.add_argument("--store", required=True)
-    adjust.add_argument("reference")
+    adjust.add_argument("--store", required=True, help="the store's id")
+    adjust.add_argument("reference", help="the article's reference (or cellar item)")
     adjust.add_argument("quantity", help="signed: +12, -3, 2.5")
     adjust.add_argument("--reason", required=True, help="delivery, count, breakage, ...")
     adjust.add_argument("--new", action="store_true", help="open a reference the store lacks")

@@ -31,7 +31,7 @@ CELLAR_STORE = "cave-lyon.yaml"
 CELLAR_NIGHTS = sorted(Path("data_samples/pointex/sales").glob("journal-*.csv"))
 CELLAR_ANSWERS = (("000101", "V001", 1), ("000501", "V019", 6))
 """Friday's answers: Château Margaux 2015 by the bottle; the Guigal by the glass."""
-SHOP_STORE = Path("configs/shopfactory-demo.yaml")
+SHOP_STORE = "shopfactory-demo.yaml"
 SHOP_SAMPLES = Path("data_samples/shopfactory")
 DEMO = Path(".work/demo")
 DEMO_STORES = DEMO / "configs"
@@ -133,7 +133,8 @@ def shopfactory() -> bool:
     from stockbridge.cli import run_store
     from stockbridge.config.loader import load_store
 
-    store = load_store(SHOP_STORE)
+    path = sample_store(SHOP_STORE)
+    store = load_store(path)
     online = store.online.local_path
     deliveries = store.imports[0].local_path
     online.parent.mkdir(parents=True, exist_ok=True)
@@ -141,7 +142,7 @@ def shopfactory() -> bool:
     shutil.copy2(SHOP_SAMPLES / "online-stock.txt", online)
     print()
     print(f"stockbridge demo: ShopFactory shop '{store.store}', live levels in {online}")
-    first = run_store(SHOP_STORE, store.integration)
+    first = run_store(path, store.integration)
     print()
     print(first.render())
 
@@ -153,13 +154,14 @@ def shopfactory() -> bool:
     print("  1. synchronise: read the shop's live levels; what sold online is recorded once")
     print(f"  2. edit:        apply {deliveries}/ (and any `stockbridge adjust`)")
     print("  3. publish:     read the shop again, then publish only the stock file")
-    second = run_store(SHOP_STORE, store.integration)
+    second = run_store(path, store.integration)
     print()
     print(second.render())
     print()
     print(f"Stock file now: {online}")
-    print(f"Next: {CLI} movements --store {store.store} P1_red_17")
-    print(f"      {CLI} adjust --store {store.store} MUG-01 +12 --reason delivery")
+    where = f"--config {DEMO_STORES} --store {store.store}"
+    print(f"Next: {CLI} movements {where} P1_red_17")
+    print(f"      {CLI} adjust {where} MUG-01 +12 --reason delivery")
     return first.state == "completed" and second.state == "completed"
 
 

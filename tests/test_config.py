@@ -91,8 +91,9 @@ def test_valid_file_and_folder_pass(tmp_path, capsys):
 def test_shipped_sample_store_is_valid(capsys):
     # The samples name folders the demo creates, relative to the repository.
     Path("data_samples").symlink_to(REPOSITORY / "data_samples")
-    Path(".work/demo/exchange/import").mkdir(parents=True)
-    Path(".work/demo/cave-lyon/sales").mkdir(parents=True)
+    for sample in Path("data_samples/configs").glob("*.yaml"):
+        for location in load_store(sample).imports:  # folders the demo creates
+            location.local_path.mkdir(parents=True, exist_ok=True)
     code, out, err = validate(capsys, Path("data_samples/configs"))
     assert (code, err) == (0, "")
     assert "boutique-paris (interstock)" in out

@@ -304,6 +304,7 @@ def make_shop(root: Path, ledger_url: str, seed: int, skus: int = 20) -> Shop:
     }
     config = folder / f"{store}.yaml"
     config.write_text(yaml.safe_dump(document, sort_keys=False))
+    (folder / "deliveries").mkdir(parents=True, exist_ok=True)
     shop = Shop(config, store, ledger_url, online, folder / "deliveries", opening, rng)
     shop.write(opening)
     return shop

@@ -38,6 +38,7 @@ def test_demo_runs_its_samples_twice_after_configs_were_edited(
         assert demo.main() == 0
         out = capsys.readouterr().out
         assert "Traceback" not in out
+        assert "is not in data_samples/configs" not in out, "a sample taken from configs/"
         assert "stockbridge demo: store 'boutique-paris' on 2 sample files" in out
         assert "stockbridge demo: cellar 'cave-lyon', 2 nights of journals" in out
         assert "boutique-paris: 2 file(s) applied" in out
@@ -46,6 +47,6 @@ def test_demo_runs_its_samples_twice_after_configs_were_edited(
     assert not (project / "elsewhere").exists()
     assert {p: p.read_text() for p in (project / "configs").iterdir()} == before
     stores = sorted(p.name for p in (project / ".work" / "demo" / "configs").iterdir())
-    assert stores == ["boutique-paris.yaml", "cave-lyon.yaml"]
+    assert stores == sorted(p.name for p in (REPOSITORY / "data_samples" / "configs").iterdir())
     assert (project / ".work" / "demo" / "exchange" / "export" / "articles.txt").is_file()
     assert (project / ".work" / "demo" / "cave-lyon" / "export" / "cellar-stock.csv").is_file()

@@ -96,6 +96,7 @@ def make_shop(root: Path, ledger_url: str, **overrides: Any) -> Shop:
     document.update(overrides)
     path = folder / f"{store}.yaml"
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "deliveries").mkdir(exist_ok=True)  # an import folder that is missing is an error
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     local = online if document["online"] == str(online) else None
     return Shop(path, store, ledger_url, local, folder / "deliveries", folder / "errors")

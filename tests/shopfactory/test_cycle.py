@@ -124,7 +124,7 @@ def test_an_unknown_sku_is_taken_at_the_shop_level_and_reported(
     [outcome] = summary.files
     assert (outcome.lines_applied, outcome.lines_rejected) == (1, 1)
     errors = Path(outcome.error_file).read_text()
-    assert "\t2\tunknown SKU: the shop's stock file does not list it\tNOT-IN-SHOP\t+4" in errors
+    assert "\t2\tunknown SKU: the shop's stock file does not list it\tNOT-IN-SHOP\\t+4" in errors
     assert "NOT-IN-SHOP" not in ledger_of(sqlite_url).available(shop.store)
 
 

@@ -2,13 +2,13 @@
 an earlier journal already brought (``stockbridge.integrations.pointex.repeats``).
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 """
 
 from alembic import op
 
 revision = "0009"
-down_revision = "0005"
+down_revision = "0008"
 
 
 def upgrade() -> None:
