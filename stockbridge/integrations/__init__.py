@@ -52,10 +52,11 @@ def _load(path: str) -> Any:
 
 @cache
 def integrations() -> dict[str, Integration]:
+    from stockbridge.integrations.chain import INTEGRATION as chain
     from stockbridge.integrations.interstock import INTEGRATION as interstock
     from stockbridge.integrations.pointex import INTEGRATION as pointex
 
-    return {i.name: i for i in (interstock, pointex)}
+    return {i.name: i for i in (interstock, pointex, chain)}
 
 
 def get(name: str) -> Integration:
