@@ -19,8 +19,8 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.pool import NullPool
 
-from stockbridge.integrations.chain.database import open_engine
 from stockbridge.integrations.chain.config import Database
+from stockbridge.integrations.chain.database import open_engine
 from stockbridge.integrations.chain.profile import load_profile, profile_path
 from stockbridge.integrations.chain.simulator import Till
 from tests.fixtures import IN_CI, MARIADB_ADMIN, POSTGRES_ADMIN
