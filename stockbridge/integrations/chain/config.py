@@ -65,6 +65,14 @@ class Database(Strict):
             raise ValueError(f"no such file: {expand_path(value)}")
         return value
 
+    @model_validator(mode="after")
+    def _credentials_fit(self) -> Database:
+        if self.backend == "sqlite" and (self.password or self.username or self.ca_file):
+            raise ValueError(
+                "an SQLite database is a file: it takes no username, password or ca_file"
+            )
+        return self
+
     @property
     def backend(self) -> str:
         name = make_url(self.url).get_backend_name()

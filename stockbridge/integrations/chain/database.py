@@ -37,9 +37,15 @@ class ChainError(StockbridgeError):
 
 def open_engine(database: Database, what: str) -> Engine:
     url = database.sqlalchemy_url()
-    engine = sa.create_engine(
-        url, connect_args=database.connect_args(), pool_pre_ping=True, poolclass=sa.pool.NullPool
-    )
+    try:
+        engine = sa.create_engine(
+            url,
+            connect_args=database.connect_args(),
+            pool_pre_ping=True,
+            poolclass=sa.pool.NullPool,
+        )
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise ChainError(f"the {what} {database.display} cannot be opened: {exc}") from None
     if database.backend == "sqlite":
 
         @sa.event.listens_for(engine, "connect")
