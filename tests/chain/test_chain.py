@@ -88,7 +88,8 @@ def test_a_profile_listing_a_line_before_its_ticket_is_refused_in_one_sentence(t
     bad.write_text(
         "name: mine\nentities:\n"
         "  - {name: lines, direction: up, key: [id], change: {by: id},"
-        " parent: {entity: tickets, column: ticket_id}, columns: {id: integer, ticket_id: integer}}\n"
+        " parent: {entity: tickets, column: ticket_id},"
+        " columns: {id: integer, ticket_id: integer}}\n"
         "  - {name: tickets, direction: up, key: [id], change: {by: id}, columns: {id: integer}}\n"
     )
     path = tmp_path / "lyon.yaml"

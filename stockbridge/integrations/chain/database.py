@@ -2,10 +2,11 @@
 
 At HQ, one table per synced entity (``chain_<entity>``) holds every store's rows under the
 identity ``(sb_store, key)`` (shared entities such as customers: the key alone), enforced by
-the primary key, so a resent row can never be there twice. ``stockbridge_acks`` holds, per store and
-entity, how far HQ has the store's rows (written in the same HQ transaction as those rows),
-``stockbridge_stores`` the chain's stores and ``stockbridge_jobs`` HQ's requests. In the till, stockbridge
-keeps its pull cursors and the versions it last exchanged (``stockbridge_*`` tables).
+the primary key, so a resent row can never be there twice. ``stockbridge_acks`` holds, per
+store and entity, how far HQ has the store's rows (written in the same HQ transaction as those
+rows), ``stockbridge_stores`` the chain's stores and ``stockbridge_jobs`` HQ's requests. In the
+till, stockbridge keeps its pull cursors and the versions it last exchanged
+(``stockbridge_*`` tables).
 """
 
 from __future__ import annotations
