@@ -30,10 +30,11 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from stockbridge.integrations.chain.database import (
     ChainError,
+    as_dicts,
     for_update,
+    insert_many,
     is_shared,
     unreachable,
-    upsert,
 )
 from stockbridge.integrations.chain.profile import Entity
 from stockbridge.integrations.chain.session import (
@@ -121,15 +122,14 @@ def push_by_id(chain: Chain, entity: Entity, refused: Refused, skips: dict[str, 
             raise unreachable(chain.hq, exc) from exc
         try:
             with chain.till.connect() as till:
-                new = [
-                    dict(r._mapping)
-                    for r in till.execute(
+                new = as_dicts(
+                    till.execute(
                         sa.select(till_table)
                         .where(id_column > ack.high)
                         .order_by(id_column)
                         .limit(chain.config.batch_rows)
                     )
-                ]
+                )
                 again = []
                 if first and ack.gaps:
                     wanted = sorted(ack.gaps)
@@ -266,19 +266,22 @@ def _insert(
     update: Iterable[str] = (),
 ) -> None:
     now = utc_now()
-    prepared = []
-    for row in rows:
-        ack.seq += 1
-        prepared.append(
-            {
-                **{c: row[c] for c in entity.columns},
-                "sb_store": chain.store,
-                "sb_seq": ack.seq,
-                "sb_received_at": now,
-            }
-        )
+    columns = list(entity.columns)
+    first = ack.seq + 1
+    ack.seq += len(rows)
+    prepared = [
+        (*[row[c] for c in columns], chain.store, seq, now)
+        for seq, row in enumerate(rows, start=first)
+    ]
     table = chain.hq_tables[entity.name]
-    upsert(connection, table, prepared, ["sb_store", *entity.key], update)
+    insert_many(
+        connection,
+        table,
+        [*columns, "sb_store", "sb_seq", "sb_received_at"],
+        prepared,
+        ["sb_store", *entity.key],
+        list(update),
+    )
 
 
 def _stop_at_poison(chain, entity, ack, sendable, passed, refused, skips, error) -> None:
@@ -345,7 +348,7 @@ def push_by_modified(
             query = query.where(changed >= start)
         try:
             with chain.till.connect() as till:
-                rows = [dict(r._mapping) for r in till.execute(query)]
+                rows = as_dicts(till.execute(query))
         except SQLAlchemyError as exc:
             raise unreachable(chain.till, exc) from exc
         if not rows:

@@ -17,7 +17,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from stockbridge.integrations.chain.database import unreachable
+from stockbridge.integrations.chain.database import as_dicts, unreachable
 from stockbridge.integrations.chain.profile import Entity
 from stockbridge.integrations.chain.session import Chain
 from stockbridge.ledger.ledger import Ledger, NewDocument
@@ -44,7 +44,7 @@ def _rows(chain: Chain, entity: Entity, after: int, to_store: str | None = None)
         query = query.where(_to_store_column(chain, entity) == to_store)
     try:
         with chain.hq.connect() as connection:
-            return [dict(r._mapping) for r in connection.execute(query)]
+            return as_dicts(connection.execute(query))
     except SQLAlchemyError as exc:
         raise unreachable(chain.hq, exc) from exc
 
