@@ -1,14 +1,15 @@
 """Kill -9 at seeded instants over chain runs while the till keeps selling, then finish.
 
-One campaign per till database kind (SQLite, MariaDB). A calibration times one full traced
-``stockbridge run`` of the store. Then each step starts a run (the simulator thread keeps
+One campaign per till database kind (SQLite, MariaDB), over push, pull and jobs: every
+third step HQ changes articles, every fifth it asks the store for a full re-pull. A
+calibration times one full traced ``stockbridge run`` of the store. Then each step starts a run (the simulator thread keeps
 writing tickets and their lines into the till meanwhile; ``batch_rows`` is small so a run
 makes many HQ transactions) and SIGKILLs its process group at an instant drawn with a fixed
 seed over the calibrated work past the start-up (anchored on the run's own first ledger
 write). After *every* kill: HQ holds only rows the till has, each once, with the same values,
 no line without its ticket, and the ledger's stock is exactly HQ's lines up to the ledger's
 cursor. At the end the simulator stops, a run completes, and HQ holds every till row
-exactly once and the store's stock is exact.
+exactly once, the store's stock is exact, its till holds HQ's articles and every job is done.
 
 Also: HQ's connection killed in the middle of a batch (``KILL CONNECTION`` on MariaDB,
 ``pg_terminate_backend`` on PostgreSQL): the run fails with one sentence, nothing half
@@ -21,10 +22,13 @@ from __future__ import annotations
 
 import os
 import random
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 
+from stockbridge.config.loader import load_store
+from stockbridge.integrations.chain.commands import request
 from tests.chain.chain_store import Databases, make_chain, run
 from tests.faults.chain_harness import Simulator, check_chain, engine_of
 from tests.faults.harness import EXIT_BUSY, EXIT_OK, LIVE, WRAPPER, Launched
@@ -107,6 +111,12 @@ def test_seeded_kills_while_the_till_sells_lose_nothing_and_send_nothing_twice(
             steps += 1
             for _ in range(30):  # a backlog for every run, so kills land mid-push
                 till.sale(2)
+            if steps % 3 == 0:  # HQ changes articles: the killed runs pull them
+                chain.tills["hq"].set_article(f"K{steps:03d}", price=Decimal(steps))
+                chain.tills["hq"].set_article("K000", price=Decimal(steps))
+                assert run(chain.configs["hq"]).state == "completed"
+            if steps % 5 == 0:  # and asks for a full re-pull: the killed runs do the job
+                request(load_store(chain.configs["hq"]), ["lyon"], ["articles"], by="test")
             launched = _start(chain.configs["lyon"], cli_env, folder, steps)
             instant = anchor_at + rng.uniform(0, max(ended - anchor_at, 0.2) + 0.2)
             if launched.kill_at(instant, anchor="run-start", anchor_at=anchor_at) is not None:
@@ -118,6 +128,10 @@ def test_seeded_kills_while_the_till_sells_lose_nothing_and_send_nothing_twice(
         simulator.stop()
     _complete(chain.configs["lyon"], cli_env, folder, 999)
     lines = check_chain(chain.till_urls["lyon"], chain.hq_url, chain.ledger_url, "lyon", True)
+    prices = {r["code"]: r["price"] for r in chain.tills["hq"].rows("articles")}
+    assert {r["code"]: r["price"] for r in till.rows("articles")} == prices
+    jobs = chain.hq_rows("stockbridge_jobs")
+    assert jobs and all(j["state"] == "done" for j in jobs), jobs
     with capfd.disabled():
         print(
             f"\n{till_kind}: {kills} kills in {steps} runs, {simulator.tickets} tickets sold"

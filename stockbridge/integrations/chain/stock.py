@@ -33,8 +33,11 @@ def milli(value: Any) -> int:
 
 def _rows(chain: Chain, entity: Entity, after: int, to_store: str | None = None):
     table = chain.hq_tables[entity.name]
+    needed = {entity.key[0], entity.stock.article, entity.stock.quantity}
     query = (
-        sa.select(table, *_parent_columns(chain, entity))
+        sa.select(
+            *[table.c[c] for c in sorted(needed)], table.c.sb_seq, *_parent_columns(chain, entity)
+        )
         .where(table.c.sb_store == chain.store, table.c.sb_seq > after)
         .order_by(table.c.sb_seq)
         .limit(CHUNK)
