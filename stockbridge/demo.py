@@ -14,6 +14,8 @@ a local folder named ``ftp:``). The files of ``configs/`` start as the same samp
   whose sales of those codes now apply at once; the rest wait as drinks to link.
 * ShopFactory (``configs/shopfactory-demo.yaml``): the shop's live stock file taken as it
   is, then web sales in the shop and a delivery: synchronise, edit, publish.
+* The chain (``configs/chain-*.yaml``): HQ and two stores on SQLite files; HQ's articles go
+  down, the tills' sales and a transfer go up, HQ's view of sales and stock is printed.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ CLI = ".venv/bin/stockbridge"
 def main() -> int:
     configure_prefect()
     shutil.rmtree(DEMO, ignore_errors=True)
-    ok = interstock() & cellar() & shopfactory()
+    ok = interstock() & cellar() & shopfactory() & chain()
     return 0 if ok else 1
 
 
@@ -163,6 +165,72 @@ def shopfactory() -> bool:
     print(f"Next: {CLI} movements {where} P1_red_17")
     print(f"      {CLI} adjust {where} MUG-01 +12 --reason delivery")
     return first.state == "completed" and second.state == "completed"
+
+
+CHAIN_STORES = {"hq": "chain-hq.yaml", "lyon": "chain-lyon.yaml", "paris": "chain-paris.yaml"}
+
+
+def chain() -> bool:
+    """A chain of two stores and HQ on SQLite files: HQ's articles go down, the simulator
+    sells at both tills and sends a transfer, the stores push; HQ's view is printed."""
+    from decimal import Decimal
+
+    import sqlalchemy as sa
+
+    from stockbridge.cli import run_store
+    from stockbridge.config.loader import load_store
+    from stockbridge.integrations.chain.database import open_engine
+    from stockbridge.integrations.chain.simulator import ARTICLES, Till
+
+    paths = {name: sample_store(file) for name, file in CHAIN_STORES.items()}
+    stores = {name: load_store(path) for name, path in paths.items()}
+    Path(".work/demo/chain").mkdir(parents=True, exist_ok=True)
+    tills = {
+        name: Till(open_engine(store.till, "till"), store.load_profile(), name)
+        for name, store in stores.items()
+    }
+    for number, code in enumerate(ARTICLES[:12]):
+        tills["hq"].set_article(code, label=f"Article {code}", price=Decimal(2 + number))
+    for _ in range(5):
+        tills["lyon"].sale(3)
+        tills["paris"].sale(2)
+    tills["lyon"].transfer("paris", ARTICLES[0], 4)
+    tills["lyon"].edit_customer("C0001", name="Alice Martin", email="alice@example.com")
+    print()
+    print("stockbridge demo: chain of two stores (lyon, paris) and HQ, on SQLite files")
+    ok = True
+    for name in ("hq", "lyon", "paris", "lyon"):
+        summary = run_store(paths[name], "chain")
+        ok &= summary.state == "completed"
+        print()
+        print(summary.render())
+    central = open_engine(stores["hq"].hq, "HQ database")
+    ledger = sa.create_engine(stores["hq"].ledger)
+    with central.connect() as connection, ledger.connect() as books:
+        print()
+        print("HQ's view:")
+        for store, lines, quantity in connection.execute(
+            sa.text(
+                "SELECT sb_store, COUNT(*), SUM(quantity) FROM chain_ticket_lines GROUP BY sb_store"
+            )
+        ):
+            stock = books.execute(
+                sa.text("SELECT COUNT(*), SUM(on_hand) FROM stock WHERE store = :s"), {"s": store}
+            ).one()
+            print(
+                f"  {store:<6} {lines} sale line(s), {quantity:g} unit(s) sold;"
+                f" stock moved on {stock[0]} article(s), net {stock[1] / 1000:g}"
+            )
+        jobs = connection.execute(sa.text("SELECT COUNT(*) FROM stockbridge_jobs")).scalar()
+        print(f"  jobs: {jobs} requested")
+    central.dispose()
+    ledger.dispose()
+    for till in tills.values():
+        till.engine.dispose()
+    print(f"Try: {CLI} jobs request --config {paths['hq']} --stores all articles")
+    print(f"     {CLI} jobs list --config {paths['hq']}")
+    print(f"     {CLI} movements --store paris {ARTICLES[0]} --config {paths['paris']}")
+    return ok
 
 
 if __name__ == "__main__":

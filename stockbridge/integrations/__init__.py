@@ -52,11 +52,12 @@ def _load(path: str) -> Any:
 
 @cache
 def integrations() -> dict[str, Integration]:
+    from stockbridge.integrations.chain import INTEGRATION as chain
     from stockbridge.integrations.interstock import INTEGRATION as interstock
     from stockbridge.integrations.pointex import INTEGRATION as pointex
     from stockbridge.integrations.shopfactory import INTEGRATION as shopfactory
 
-    return {i.name: i for i in (interstock, pointex, shopfactory)}
+    return {i.name: i for i in (interstock, pointex, chain, shopfactory)}
 
 
 def get(name: str) -> Integration:

@@ -1,0 +1,311 @@
+"""Opening the till and HQ databases, and the tables stockbridge keeps on each.
+
+At HQ, one table per synced entity (``chain_<entity>``) holds every store's rows under the
+identity ``(sb_store, key)`` (shared entities such as customers: the key alone), enforced by
+the primary key, so a resent row can never be there twice. ``stockbridge_acks`` holds, per
+store and entity, how far HQ has the store's rows (written in the same HQ transaction as those
+rows), ``stockbridge_stores`` the chain's stores and ``stockbridge_jobs`` HQ's requests. In the
+till, stockbridge keeps its pull cursors and the versions it last exchanged
+(``stockbridge_*`` tables).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Column, Engine, MetaData, Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from stockbridge.errors import StockbridgeError
+from stockbridge.integrations.chain.config import Database
+from stockbridge.integrations.chain.profile import Entity, Profile
+from stockbridge.ledger.database import describe
+
+ID_TYPE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+STORE_TYPE = sa.String(63)
+
+
+_DISPLAY: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+"""What each engine is, for messages: ``HQ database mysql://host:2618/central``."""
+
+
+class ChainError(StockbridgeError):
+    """A till or HQ database could not be reached or refused a write."""
+
+
+def open_engine(database: Database, what: str) -> Engine:
+    url = database.sqlalchemy_url()
+    try:
+        engine = sa.create_engine(
+            url,
+            connect_args=database.connect_args(),
+            pool_pre_ping=True,
+            poolclass=sa.pool.NullPool,
+        )
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise ChainError(f"the {what} {database.display} cannot be opened: {exc}") from None
+    if database.backend == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _configure(dbapi_connection, _record) -> None:
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute(f"PRAGMA busy_timeout={int(database.timeout * 1000)}")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    _DISPLAY[engine] = f"{what} {database.display}"
+    return engine
+
+
+def unreachable(engine: Engine, exc: BaseException) -> ChainError:
+    return ChainError(f"cannot reach the {_DISPLAY.get(engine, 'database')}: {describe(exc)}")
+
+
+def column_type(entity: Entity, column: str) -> sa.types.TypeEngine:
+    kind = entity.columns[column]
+    if kind == "integer":
+        return sa.BigInteger()
+    if kind == "decimal":
+        return sa.Numeric(18, 3)
+    if kind == "timestamp":
+        return sa.DateTime()
+    if kind == "boolean":
+        return sa.Boolean()
+    return sa.String(entity.text_length(column))
+
+
+def is_shared(entity: Entity) -> bool:
+    """Rows edited on both sides (customers) are the chain's, not one store's."""
+    return entity.direction == "both"
+
+
+# -- HQ ----------------------------------------------------------------------------------------
+
+
+def _cached(build):
+    """One MetaData per profile object (profiles are lists, so not hashable themselves)."""
+    made: dict[int, tuple[Profile, tuple[MetaData, dict[str, Table]]]] = {}
+
+    def cached(profile: Profile) -> tuple[MetaData, dict[str, Table]]:
+        if id(profile) not in made:
+            made[id(profile)] = (profile, build(profile))
+        return made[id(profile)][1]
+
+    return cached
+
+
+@_cached
+def hq_tables(profile: Profile) -> tuple[MetaData, dict[str, Table]]:
+    metadata = MetaData()
+    tables: dict[str, Table] = {
+        "sb_stores": Table(
+            "stockbridge_stores",
+            metadata,
+            Column("store", STORE_TYPE, primary_key=True),
+            Column("role", sa.String(8), nullable=False),
+            Column("registered_at", sa.DateTime(), nullable=False),
+        ),
+        "sb_acks": Table(
+            "stockbridge_acks",
+            metadata,
+            Column("store", STORE_TYPE, primary_key=True),
+            Column("entity", sa.String(48), primary_key=True),
+            Column("high", sa.BigInteger()),
+            Column("mark", sa.String(64)),
+            Column("gaps", sa.Text(), nullable=False, default="[]"),
+            Column("seq", sa.BigInteger(), nullable=False, default=0),
+            Column("updated_at", sa.DateTime(), nullable=False),
+        ),
+        "sb_jobs": Table(
+            "stockbridge_jobs",
+            metadata,
+            Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+            Column("store", STORE_TYPE, nullable=False, index=True),
+            Column("what", sa.String(48), nullable=False),
+            Column("requested_at", sa.DateTime(), nullable=False),
+            Column("requested_by", sa.String(120)),
+            Column("state", sa.String(12), nullable=False),
+            Column("done_at", sa.DateTime()),
+            Column("result", sa.Text()),
+        ),
+    }
+    for entity in profile.entities:
+        columns: list[Column] = []
+        if not is_shared(entity):
+            columns.append(Column("sb_store", STORE_TYPE, primary_key=True))
+        for name in entity.columns:
+            columns.append(Column(name, column_type(entity, name), primary_key=name in entity.key))
+        columns.append(Column("sb_seq", sa.BigInteger(), nullable=False))
+        columns.append(Column("sb_received_at", sa.DateTime(), nullable=False))
+        if is_shared(entity):
+            columns += [
+                Column("sb_version", sa.BigInteger(), nullable=False),
+                Column("sb_origin_store", STORE_TYPE, nullable=False),
+                Column("sb_origin_version", sa.BigInteger()),
+            ]
+        table = Table(f"chain_{entity.name}", metadata, *columns)
+        index_columns = ["sb_seq"] if is_shared(entity) else ["sb_store", "sb_seq"]
+        sa.Index(f"ix_chain_{entity.name}_seq", *[table.c[c] for c in index_columns])
+        tables[entity.name] = table
+    return metadata, tables
+
+
+def ensure_hq_schema(engine: Engine, profile: Profile) -> dict[str, Table]:
+    metadata, tables = hq_tables(profile)
+    try:
+        metadata.create_all(engine, checkfirst=True)
+    except SQLAlchemyError as exc:
+        raise unreachable(engine, exc) from exc
+    return tables
+
+
+# -- till --------------------------------------------------------------------------------------
+
+
+@_cached
+def till_tables(profile: Profile) -> tuple[MetaData, dict[str, Table]]:
+    """The till's tables as the profile declares them, and stockbridge's own two."""
+    metadata = MetaData()
+    tables: dict[str, Table] = {
+        "stockbridge_cursors": Table(
+            "stockbridge_cursors",
+            metadata,
+            Column("entity", sa.String(48), primary_key=True),
+            Column("value", sa.BigInteger(), nullable=False),
+        ),
+        "stockbridge_state": Table(
+            "stockbridge_state",
+            metadata,
+            Column("entity", sa.String(48), primary_key=True),
+            Column("key", sa.String(120), primary_key=True),
+            Column("local_version", sa.BigInteger(), nullable=False),
+            Column("hq_version", sa.BigInteger(), nullable=False),
+        ),
+    }
+    for entity in profile.entities:
+        columns = []
+        for name in entity.columns:
+            key = name in entity.key
+            if key and entity.change.by == "id":
+                columns.append(Column(name, ID_TYPE, primary_key=True, autoincrement=True))
+            else:
+                columns.append(Column(name, column_type(entity, name), primary_key=key))
+        table = Table(entity.till_table, metadata, *columns)
+        if entity.change.by == "modified":
+            sa.Index(f"ix_{entity.till_table}_changed", table.c[entity.change_column])
+        tables[entity.name] = table
+    return metadata, tables
+
+
+def ensure_till_state(engine: Engine, profile: Profile) -> dict[str, Table]:
+    """stockbridge's own tables in the till (its tables must exist already)."""
+    metadata, tables = till_tables(profile)
+    try:
+        metadata.create_all(
+            engine,
+            tables=[tables["stockbridge_cursors"], tables["stockbridge_state"]],
+            checkfirst=True,
+        )
+    except SQLAlchemyError as exc:
+        raise unreachable(engine, exc) from exc
+    return tables
+
+
+def create_till_schema(engine: Engine, profile: Profile) -> dict[str, Table]:
+    """Every table of the profile in a till database (the demo's, the tests' simulated tills)."""
+    metadata, tables = till_tables(profile)
+    metadata.create_all(engine, checkfirst=True)
+    return tables
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+def upsert(
+    connection: sa.Connection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    key: Iterable[str],
+    update: Iterable[str],
+) -> None:
+    """Insert ``rows``; a row whose key is there already updates ``update`` (or stays)."""
+    if not rows:
+        return
+    key, update = list(key), list(update)
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        from sqlalchemy.dialects.mysql import insert
+
+        statement = insert(table)
+        changes = {c: statement.inserted[c] for c in update} or {key[0]: table.c[key[0]]}
+        connection.execute(statement.on_duplicate_key_update(**changes), rows)
+        return
+    statement = insert(table)
+    if update:
+        statement = statement.on_conflict_do_update(
+            index_elements=key, set_={c: statement.excluded[c] for c in update}
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=key)
+    connection.execute(statement, rows)
+
+
+def as_dicts(result: sa.CursorResult) -> list[dict[str, Any]]:
+    """A result's rows as plain dicts, the keys looked up once (not once per row)."""
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result.tuples()]
+
+
+def insert_many(
+    connection: sa.Connection,
+    table: Table,
+    columns: list[str],
+    rows: list[tuple],
+    key: list[str],
+    update: list[str],
+) -> None:
+    """Bulk upsert through the driver's own executemany (psycopg pipelines it, PyMySQL
+    rewrites it into multi-row INSERTs): the per-row work of SQLAlchemy's compiler is what a
+    100,000-row backlog would otherwise spend its time in."""
+    if not rows:
+        return
+    dialect = connection.dialect.name
+    quote = connection.dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in columns)
+    mark = "?" if dialect == "sqlite" else "%s"
+    values = ", ".join([mark] * len(columns))
+    sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({values})"
+    if dialect in ("mysql", "mariadb"):
+        changes = update or key[:1]
+        sql += " ON DUPLICATE KEY UPDATE " + ", ".join(
+            f"{quote(c)} = VALUES({quote(c)})" if update else f"{quote(c)} = {quote(c)}"
+            for c in changes
+        )
+    else:
+        target = ", ".join(quote(c) for c in key)
+        if update:
+            sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in update)
+            sql += f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
+        else:
+            sql += f" ON CONFLICT ({target}) DO NOTHING"
+    if dialect == "sqlite":  # sqlite3 takes no Decimal; SQLAlchemy stores floats there too
+        rows = [tuple(float(v) if isinstance(v, Decimal) else v for v in row) for row in rows]
+    connection.exec_driver_sql(sql, rows)
+
+
+def for_update(query: sa.Select, connection: sa.Connection) -> sa.Select:
+    return query if connection.dialect.name == "sqlite" else query.with_for_update()

@@ -1,0 +1,448 @@
+"""Push: a store's new rows to HQ, each exactly once.
+
+Identity: every row goes to HQ under ``(sb_store, key)``, the store id taken from the store
+file (never from the row), enforced by HQ's primary key; the insert of an append-only row
+that is there already does nothing, so a resend is harmless. The acknowledged point lives AT
+HQ, in ``stockbridge_acks``, and moves in the same HQ transaction as the rows it accounts for: a
+run killed anywhere either committed both or neither.
+
+The late-commit window ("data gaps"): an id below the highest one sent may still commit
+(a till transaction that took its id first and committed later). Every id below the high
+point that was neither sent nor passed stays in the ack row's gap list, and every run reads
+those ids again. A gap is never given up because of time (SymmetricDS lost rows so); only an
+id more than ``gap_window`` ids below the high point is given up, and the run says which.
+
+Rows found by a modification time are read again from ``lookback`` before the last time
+seen, by the till's own clock, so an older-stamped late commit or a till clock two hours off
+loses nothing; HQ compares each row with what it holds and counts only real changes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from stockbridge.integrations.chain.database import (
+    ChainError,
+    as_dicts,
+    for_update,
+    insert_many,
+    is_shared,
+    unreachable,
+)
+from stockbridge.integrations.chain.profile import Entity
+from stockbridge.integrations.chain.session import (
+    Chain,
+    Poison,
+    key_text,
+    plain,
+    utc_now,
+)
+from stockbridge.ledger.database import describe
+
+IN_CHUNK = 500
+Refused = Callable[[Entity, list[tuple[dict[str, Any], str]]], None]
+"""Records refused rows (their values and reason) in the ledger before HQ's commit."""
+
+
+@dataclass
+class Ack:
+    high: int
+    gaps: set[int]
+    mark: str | None
+    seq: int
+
+
+def read_ack(connection: sa.Connection, chain: Chain, scope: str, entity: str, lock: bool) -> Ack:
+    acks = chain.hq_tables["sb_acks"]
+    query = sa.select(acks.c.high, acks.c.gaps, acks.c.mark, acks.c.seq).where(
+        acks.c.store == scope, acks.c.entity == entity
+    )
+    row = connection.execute(for_update(query, connection) if lock else query).first()
+    if row is None:
+        if lock:
+            connection.execute(
+                acks.insert().values(
+                    store=scope, entity=entity, high=0, gaps="[]", seq=0, updated_at=utc_now()
+                )
+            )
+        return Ack(0, set(), None, 0)
+    return Ack(int(row.high or 0), set(json.loads(row.gaps or "[]")), row.mark, int(row.seq))
+
+
+def write_ack(connection: sa.Connection, chain: Chain, scope: str, entity: str, ack: Ack) -> None:
+    acks = chain.hq_tables["sb_acks"]
+    connection.execute(
+        acks.update()
+        .where(acks.c.store == scope, acks.c.entity == entity)
+        .values(
+            high=ack.high,
+            gaps=json.dumps(sorted(ack.gaps)),
+            mark=ack.mark,
+            seq=ack.seq,
+            updated_at=utc_now(),
+        )
+    )
+
+
+def skipped_keys(skips: dict[str, set[str]], entity: Entity) -> set[str]:
+    return skips.get(entity.name, set())
+
+
+def push_entity(chain: Chain, entity: Entity, refused: Refused, skips: dict[str, set[str]]):
+    if entity.change.by == "id":
+        push_by_id(chain, entity, refused, skips)
+    elif entity.change.by == "modified":
+        push_by_modified(chain, entity, refused, skips)
+    else:
+        from stockbridge.integrations.chain.customers import push_versions
+
+        push_versions(chain, entity)
+
+
+# -- append-only rows, by increasing id -------------------------------------------------------
+
+
+def push_by_id(chain: Chain, entity: Entity, refused: Refused, skips: dict[str, set[str]]) -> None:
+    report = chain.report(entity.name)
+    till_table = chain.till_tables[entity.name]
+    id_column = till_table.c[entity.change_column]
+    first = True
+    while True:
+        try:
+            with chain.hq.connect() as connection:
+                ack = read_ack(connection, chain, chain.store, entity.name, lock=False)
+        except SQLAlchemyError as exc:
+            raise unreachable(chain.hq, exc) from exc
+        try:
+            with chain.till.connect() as till:
+                new = as_dicts(
+                    till.execute(
+                        sa.select(till_table)
+                        .where(id_column > ack.high)
+                        .order_by(id_column)
+                        .limit(chain.config.batch_rows)
+                    )
+                )
+                again = []
+                if first and ack.gaps:
+                    wanted = sorted(ack.gaps)
+                    for start in range(0, len(wanted), IN_CHUNK):
+                        again += [
+                            dict(r._mapping)
+                            for r in till.execute(
+                                sa.select(till_table)
+                                .where(id_column.in_(wanted[start : start + IN_CHUNK]))
+                                .order_by(id_column)
+                            )
+                        ]
+        except SQLAlchemyError as exc:
+            raise unreachable(chain.till, exc) from exc
+        gaps_before = len(ack.gaps)
+        if not new and not again:
+            report.waiting = gaps_before
+            return
+        rows = again + new
+        covered = max([ack.high] + [r[entity.change_column] for r in new])
+        _send(chain, entity, ack, rows, covered, refused, skips)
+        first = False
+        if not new:
+            return
+
+
+def _send(
+    chain: Chain,
+    entity: Entity,
+    ack: Ack,
+    rows: list[dict[str, Any]],
+    covered: int,
+    refused: Refused,
+    skips: dict[str, set[str]],
+) -> None:
+    """One HQ transaction: the rows, their sequence numbers and the new ack point."""
+    report = chain.report(entity.name)
+    id_name = entity.change_column
+    sendable, passed = _screen(chain, entity, rows, refused, skips)
+    try:
+        with chain.hq.begin() as connection:
+            locked = read_ack(connection, chain, chain.store, entity.name, lock=True)
+            if (locked.high, locked.gaps) != (ack.high, ack.gaps):
+                raise ChainError(
+                    f"store {chain.store}: another process pushed {entity.name} at the same"
+                    " moment (two runs of this store on two ledgers?); nothing was sent, the"
+                    " next run goes on"
+                )
+            sendable, _waiting = _with_parents(connection, chain, entity, sendable)
+            _insert(connection, chain, entity, locked, sendable)
+            sent_ids = {r[id_name] for r in sendable} | passed
+            gaps = (ack.gaps | set(range(ack.high + 1, covered + 1))) - sent_ids
+            floor = covered - chain.config.gap_window
+            given_up = sorted(g for g in gaps if g <= floor)
+            locked.high, locked.gaps = covered, gaps - set(given_up)
+            write_ack(connection, chain, chain.store, entity.name, locked)
+    except (sa.exc.IntegrityError, sa.exc.DataError, sa.exc.ProgrammingError) as exc:
+        if isinstance(exc, sa.exc.ProgrammingError) and "Unknown column" not in str(exc):
+            raise unreachable(chain.hq, exc) from exc
+        _stop_at_poison(chain, entity, ack, sendable, passed, refused, skips, exc)
+        return
+    except DBAPIError as exc:
+        if getattr(exc, "connection_invalidated", False) or isinstance(
+            exc, sa.exc.OperationalError
+        ):
+            raise unreachable(chain.hq, exc) from exc
+        _stop_at_poison(chain, entity, ack, sendable, passed, refused, skips, exc)
+        return
+    except SQLAlchemyError as exc:
+        raise unreachable(chain.hq, exc) from exc
+    report.sent += len(sendable)
+    report.waiting = len(locked.gaps)
+    report.given_up += given_up
+
+
+def _screen(
+    chain: Chain,
+    entity: Entity,
+    rows: list[dict[str, Any]],
+    refused: Refused,
+    skips: dict[str, set[str]],
+) -> tuple[list[dict[str, Any]], set[int]]:
+    """Rows another store's (refused, reported) or skipped by hand pass without being sent."""
+    report = chain.report(entity.name)
+    column = chain.profile.store_column
+    mine = chain.config.till_store_id
+    skipped = skipped_keys(skips, entity)
+    sendable, passed, refusals = [], set(), []
+    for row in rows:
+        claim = row.get(column) if column and column in entity.columns else None
+        if claim is not None and str(claim) != mine:
+            refusals.append((row, f"the row claims store '{claim}', this till is store '{mine}'"))
+            passed.add(row[entity.change_column])
+        elif key_text(entity, row) in skipped:
+            report.skipped += 1
+            passed.add(row[entity.change_column])
+        else:
+            sendable.append(row)
+    if refusals:
+        refused(entity, refusals)
+        report.refused += len(refusals)
+    return sendable, passed
+
+
+def _with_parents(
+    connection: sa.Connection, chain: Chain, entity: Entity, rows: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A line whose ticket is not at HQ yet waits (stays a gap) instead of arriving alone."""
+    if entity.parent is None or not rows:
+        return rows, []
+    parent = chain.profile.entity(entity.parent.entity)
+    table = chain.hq_tables[parent.name]
+    wanted = sorted({r[entity.parent.column] for r in rows if r[entity.parent.column] is not None})
+    present: set[Any] = set()
+    for start in range(0, len(wanted), IN_CHUNK):
+        present |= set(
+            connection.execute(
+                sa.select(table.c[parent.key[0]]).where(
+                    table.c.sb_store == chain.store,
+                    table.c[parent.key[0]].in_(wanted[start : start + IN_CHUNK]),
+                )
+            ).scalars()
+        )
+    ready = [r for r in rows if r[entity.parent.column] in present]
+    return ready, [r for r in rows if r[entity.parent.column] not in present]
+
+
+def _insert(
+    connection: sa.Connection,
+    chain: Chain,
+    entity: Entity,
+    ack: Ack,
+    rows: list[dict[str, Any]],
+    update: Iterable[str] = (),
+) -> None:
+    now = utc_now()
+    columns = list(entity.columns)
+    first = ack.seq + 1
+    ack.seq += len(rows)
+    prepared = [
+        (*[row[c] for c in columns], chain.store, seq, now)
+        for seq, row in enumerate(rows, start=first)
+    ]
+    table = chain.hq_tables[entity.name]
+    insert_many(
+        connection,
+        table,
+        [*columns, "sb_store", "sb_seq", "sb_received_at"],
+        prepared,
+        ["sb_store", *entity.key],
+        list(update),
+    )
+
+
+def _stop_at_poison(chain, entity, ack, sendable, passed, refused, skips, error) -> None:
+    """Find the row HQ refuses (one savepoint per row, all rolled back), commit the rows
+    before it, then stop this entity with one sentence naming the row."""
+    bad_index, reason = None, describe(error)
+    try:
+        with chain.hq.connect() as connection, connection.begin() as transaction:
+            probe = Ack(ack.high, set(ack.gaps), ack.mark, ack.seq)
+            for index, row in enumerate(sendable):
+                try:
+                    with connection.begin_nested():
+                        _insert(connection, chain, entity, probe, [row])
+                except (sa.exc.DBAPIError, sa.exc.StatementError) as exc:
+                    bad_index, reason = index, describe(exc)
+                    break
+            transaction.rollback()
+    except SQLAlchemyError as exc:
+        raise unreachable(chain.hq, exc) from exc
+    if bad_index is None:
+        raise unreachable(chain.hq, error)
+    id_name = entity.change_column
+    bad = sendable[bad_index]
+    before = sendable[:bad_index]
+    if before or passed:
+        bad_id = bad[id_name]
+        below = {i for i in passed if i < bad_id}
+        covered = max([ack.high] + [r[id_name] for r in before if r[id_name] > ack.high])
+        covered = max(covered, max(below, default=ack.high))
+        _send(chain, entity, ack, before, min(covered, bad_id - 1), refused, {})
+    values = {c: bad[c] for c in entity.columns}
+    poison = Poison(
+        chain.config_path, chain.store, entity.name, key_text(entity, bad), values, reason
+    )
+    chain.report(entity.name).stopped = str(poison)
+    raise poison
+
+
+# -- updated rows, by modification time ------------------------------------------------------
+
+
+def push_by_modified(
+    chain: Chain, entity: Entity, refused: Refused, skips: dict[str, set[str]]
+) -> None:
+    report = chain.report(entity.name)
+    till_table = chain.till_tables[entity.name]
+    changed = till_table.c[entity.change_column]
+    key = till_table.c[entity.key[0]]
+    try:
+        with chain.hq.connect() as connection:
+            ack = read_ack(connection, chain, chain.store, entity.name, lock=False)
+    except SQLAlchemyError as exc:
+        raise unreachable(chain.hq, exc) from exc
+    mark = _mark_value(entity, ack.mark)
+    start = None if mark is None else _minus(entity, mark, entity.change.lookback)
+    after: tuple[Any, Any] | None = None
+    while True:
+        query = sa.select(till_table).order_by(changed, key).limit(chain.config.batch_rows)
+        if after is not None:
+            query = query.where(
+                sa.or_(changed > after[0], sa.and_(changed == after[0], key > after[1]))
+            )
+        elif start is not None:
+            query = query.where(changed >= start)
+        try:
+            with chain.till.connect() as till:
+                rows = as_dicts(till.execute(query))
+        except SQLAlchemyError as exc:
+            raise unreachable(chain.till, exc) from exc
+        if not rows:
+            return
+        after = (rows[-1][entity.change_column], rows[-1][entity.key[0]])
+        sendable, _ = _screen(chain, entity, rows, refused, skips)
+        try:
+            with chain.hq.begin() as connection:
+                locked = read_ack(connection, chain, chain.store, entity.name, lock=True)
+                fresh = _changed_only(connection, chain, entity, sendable)
+                report.unchanged += len(sendable) - len(fresh)
+                update = [c for c in entity.columns if c not in entity.key]
+                _insert(
+                    connection, chain, entity, locked, fresh, [*update, "sb_seq", "sb_received_at"]
+                )
+                newest = max(r[entity.change_column] for r in rows)
+                current = _mark_value(entity, locked.mark)
+                if current is None or newest > current:
+                    locked.mark = _mark_text(newest)
+                write_ack(connection, chain, chain.store, entity.name, locked)
+        except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
+            bad = _first_refused(chain, entity, sendable) or (sendable[0] if sendable else rows[0])
+            values = {c: bad[c] for c in entity.columns}
+            poison = Poison(
+                chain.config_path,
+                chain.store,
+                entity.name,
+                key_text(entity, bad),
+                values,
+                describe(exc),
+            )
+            report.stopped = str(poison)
+            raise poison from exc
+        except SQLAlchemyError as exc:
+            raise unreachable(chain.hq, exc) from exc
+        report.sent += len(fresh)
+        if len(rows) < chain.config.batch_rows:
+            return
+
+
+def _first_refused(chain: Chain, entity: Entity, rows: list[dict[str, Any]]):
+    try:
+        with chain.hq.connect() as connection, connection.begin() as transaction:
+            probe = Ack(0, set(), None, 0)
+            for row in rows:
+                try:
+                    with connection.begin_nested():
+                        _insert(connection, chain, entity, probe, [row])
+                except (sa.exc.DBAPIError, sa.exc.StatementError):
+                    return row
+            transaction.rollback()
+    except SQLAlchemyError:
+        return None
+    return None
+
+
+def _changed_only(
+    connection: sa.Connection, chain: Chain, entity: Entity, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The rows HQ does not hold as they are (a re-read window brings many unchanged)."""
+    if not rows:
+        return []
+    table = chain.hq_tables[entity.name]
+    key = entity.key[0]
+    held: dict[Any, tuple] = {}
+    columns = list(entity.columns)
+    wanted = [r[key] for r in rows]
+    for start in range(0, len(wanted), IN_CHUNK):
+        for found in connection.execute(
+            sa.select(*[table.c[c] for c in columns]).where(
+                table.c.sb_store == chain.store, table.c[key].in_(wanted[start : start + IN_CHUNK])
+            )
+        ):
+            values = dict(found._mapping)
+            held[values[key]] = tuple(plain(values[c]) for c in columns)
+    return [r for r in rows if held.get(r[key]) != tuple(plain(r[c]) for c in columns)]
+
+
+def _mark_value(entity: Entity, mark: str | None) -> Any:
+    if mark is None:
+        return None
+    if entity.columns[entity.change_column] == "timestamp":
+        return datetime.fromisoformat(mark)
+    return int(mark)
+
+
+def _mark_text(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _minus(entity: Entity, mark: Any, lookback) -> Any:
+    if isinstance(mark, datetime):
+        return mark - lookback
+    return mark - int(lookback.total_seconds())
+
+
+assert is_shared  # re-exported for customers
