@@ -54,8 +54,9 @@ def _load(path: str) -> Any:
 def integrations() -> dict[str, Integration]:
     from stockbridge.integrations.interstock import INTEGRATION as interstock
     from stockbridge.integrations.pointex import INTEGRATION as pointex
+    from stockbridge.integrations.seliton import INTEGRATION as seliton
 
-    return {i.name: i for i in (interstock, pointex)}
+    return {i.name: i for i in (interstock, pointex, seliton)}
 
 
 def get(name: str) -> Integration:
