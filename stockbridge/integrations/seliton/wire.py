@@ -94,6 +94,8 @@ def form(action: str, username: str, secret: str, **fields: str) -> dict[str, st
 def _text(value: object) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
+    if isinstance(value, Decimal):
+        return format(value, "f")  # 10, never 1E+1
     return "" if value is None else str(value)
 
 
