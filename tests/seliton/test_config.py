@@ -64,10 +64,14 @@ def test_shipped_sample_store_is_valid(monkeypatch):
     [
         (("https://microinvest", "http://microinvest"), "shop.url", "https://"),
         (("fiscal_device: DY447824", "fiscal_device: DY44"), "fiscal_device", "should match"),
-        (("operator: \"1\"", "operator: \"12345\""), "operator", "1 to 4"),
+        (('operator: "1"', 'operator: "12345"'), "operator", "1 to 4"),
         (("document_type: order", "document_type: invoice"), "document_type", "order"),
         (("groups: [Сок]", "groups: []"), "groups", "at least 1"),
-        (("{goods: true, quantities", "{goods: true, quantitys"), "export.quantitys", "not a known"),
+        (
+            ("{goods: true, quantities", "{goods: true, quantitys"),
+            "export.quantitys",
+            "not a known",
+        ),
     ],
 )
 def test_bad_settings_name_their_key(tmp_path, change, key, words):
@@ -90,10 +94,12 @@ def test_a_secret_in_clear_is_refused_with_one_sentence(tmp_path):
 
 def test_missing_ca_file_and_on_start_off(tmp_path):
     text = ISSUE_YAML.replace(
-        "${SELITON_SECRET}\"}", "${SELITON_SECRET}\", ca_file: /nowhere/ca.pem}"
+        '${SELITON_SECRET}"}', '${SELITON_SECRET}", ca_file: /nowhere/ca.pem}'
     )
     with pytest.raises(InvalidStoreFile, match="does not exist"):
         load_store(write(tmp_path, text), {"SELITON_SECRET": "Zq9-secret"})
     text = ISSUE_YAML.replace("on_start: true}", "on_start: false}")
     path = write(tmp_path, text)
-    assert stores_to_run_on_start([(path, load_store(path, {"SELITON_SECRET": "Zq9-secret"}))]) == []
+    assert (
+        stores_to_run_on_start([(path, load_store(path, {"SELITON_SECRET": "Zq9-secret"}))]) == []
+    )

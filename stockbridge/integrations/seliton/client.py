@@ -83,6 +83,13 @@ class ShopClient:
                 status, headers, body = self._post(data)
             except httpx.TimeoutException:
                 problem = f"did not answer {action} within {self.shop.timeout:g} s"
+            except httpx.ConnectError as exc:
+                if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                    raise ShopError(
+                        f"the shop {self.shop.url} presented a certificate that could not be"
+                        " verified; give its CA as shop.ca_file (nothing was sent)"
+                    ) from None
+                problem = f"could not be reached for {action} ({type(exc).__name__})"
             except httpx.TransportError as exc:
                 problem = f"broke the connection during {action} ({type(exc).__name__})"
             except _TooLarge:
@@ -102,7 +109,10 @@ class ShopClient:
                     if status == 429:
                         wait = self._retry_after(headers.get("retry-after"), wait)
                 else:
-                    return self._ok(action, status, body)
+                    try:
+                        return self._ok(action, status, body)
+                    except _CutShort as exc:
+                        problem = str(exc)
             if attempt < self.shop.attempts:
                 self.logger.info("the shop %s; trying again in %.1f s", problem, wait)
                 self.sleep(wait)
@@ -141,6 +151,8 @@ class ShopClient:
         try:
             answer = wire.answer(body, MAX_ANSWER)
         except wire.BadAnswer as exc:
+            if exc.cut_short:
+                raise _CutShort(f"sent a cut or malformed answer to {action}") from None
             raise ShopError(
                 f"{exc} (action {action}, HTTP {status}); nothing of it was used"
             ) from None
@@ -154,4 +166,8 @@ class ShopClient:
 
 
 class _TooLarge(Exception):
+    pass
+
+
+class _CutShort(Exception):
     pass

@@ -19,6 +19,10 @@ class UnsafeXML(ValueError):
     """Not well-formed, too large, or using a feature hostile input uses (DTD, entities)."""
 
 
+class MalformedXML(UnsafeXML):
+    """Not well-formed: typically an answer cut short, worth asking again."""
+
+
 def parse(data: bytes, max_bytes: int = MAX_BYTES) -> ET.Element:
     if len(data) > max_bytes:
         raise UnsafeXML(f"is {len(data):,} bytes, above the {max_bytes:,} allowed")
@@ -52,5 +56,5 @@ def parse(data: bytes, max_bytes: int = MAX_BYTES) -> ET.Element:
     try:
         parser.Parse(data, True)
     except expat.ExpatError as exc:
-        raise UnsafeXML(f"is not well-formed XML ({expat.ErrorString(exc.code)})") from None
+        raise MalformedXML(f"is not well-formed XML ({expat.ErrorString(exc.code)})") from None
     return builder.close()

@@ -42,6 +42,11 @@ ORDERS_PER_PAGE = 500
 class BadAnswer(ValueError):
     """The shop's answer is not what the contract says (or is hostile): one sentence."""
 
+    def __init__(self, message: str, cut_short: bool = False):
+        super().__init__(message)
+        self.cut_short = cut_short
+        """Not well-formed, as an answer cut short is: asking again is worth it."""
+
 
 @dataclass(frozen=True)
 class Product:
@@ -131,7 +136,8 @@ def answer(body: bytes, max_bytes: int = safexml.MAX_BYTES) -> Answer:
     try:
         root = safexml.parse(body, max_bytes)
     except safexml.UnsafeXML as exc:
-        raise BadAnswer(f"the shop's answer {exc}") from None
+        cut = isinstance(exc, safexml.MalformedXML)
+        raise BadAnswer(f"the shop's answer {exc}", cut_short=cut) from None
     if root.tag != "Response":
         raise BadAnswer(f"the shop answered <{root.tag}> where <Response> was expected")
     error = root.find("Error")
