@@ -64,7 +64,7 @@ def test_timeout(fake, tls_material):
         settings(fake, tls_material, timeout=0.3, attempts=2), sleep=lambda s: None
     ) as shop:
         fake.fault("slow:1.5", "getorders", times=2)
-        with pytest.raises(ShopError, match="did not answer getorders within 0.3 s, 2 time"):
+        with pytest.raises(ShopError, match=r"did not answer getorders within 0\.3 s, 2 time"):
             shop.call("getorders", from_id="0", limit="10")
 
 
@@ -89,9 +89,11 @@ def test_hostile_answers_are_bad_input(client, fake, fault, words):
 
 def test_an_unknown_ca_is_refused_with_its_remedy(fake, tls_material):
     wrong = settings(fake, tls_material, ca_file=str(tls_material.wrong_ca_file))
-    with ShopClient(wrong, sleep=lambda s: None) as shop:
-        with pytest.raises(ShopError, match="could not be verified; give its CA as shop.ca_file"):
-            shop.call("getorders", from_id="0", limit="1")
+    with (
+        ShopClient(wrong, sleep=lambda s: None) as shop,
+        pytest.raises(ShopError, match=r"could not be verified; give its CA as shop\.ca_file"),
+    ):
+        shop.call("getorders", from_id="0", limit="1")
     assert fake.requests == []
 
 
