@@ -28,6 +28,12 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
 
 
 @pytest.fixture
+def sqlite_warehouse_url(tmp_path: Path) -> str:
+    """For behaviour that does not depend on the database (the shop's faults, visibility)."""
+    return sqlite_warehouse(tmp_path / "warehouse")
+
+
+@pytest.fixture
 def mariadb_warehouse_url() -> Iterator[str]:
     with mariadb_warehouse() as url:
         yield url

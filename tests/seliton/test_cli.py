@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.seliton.store import SECRET, Warehouse
+from tests.seliton.store import SECRET, Warehouse, sqlite_warehouse
 
 CLI = Path(sys.executable).with_name("stockbridge")
 
@@ -21,8 +21,9 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_run_prints_each_order_with_its_unp_and_a_wrong_secret_in_one_sentence(
-    make_shop, warehouse_url, prefect_harness, fake
+    make_shop, tmp_path, prefect_harness, fake
 ):
+    warehouse_url = sqlite_warehouse(tmp_path / "warehouse")
     shop = make_shop(warehouse_url)
     fake.add_order(41, [("1001", "1", "3.49")])
     fake.secret = "not the one in the environment"
@@ -46,8 +47,8 @@ def test_run_prints_each_order_with_its_unp_and_a_wrong_secret_in_one_sentence(
     assert SECRET not in output
 
 
-def test_a_secret_written_in_clear_stops_the_run(make_shop, warehouse_url, prefect_harness, fake):
-    shop = make_shop(warehouse_url)
+def test_a_secret_written_in_clear_stops_the_run(make_shop, tmp_path, prefect_harness, fake):
+    shop = make_shop(sqlite_warehouse(tmp_path / "warehouse"))
     shop.rewrite(shop={"secret": "plain-text-key"})
     result = cli("run", str(shop.config))
     output = result.stdout + result.stderr

@@ -144,8 +144,10 @@ def test_export_sends_only_changes_with_available_quantities(make_shop, warehous
     assert fake.products["1001"]["quantity"] == "25"
 
 
-def test_visible_and_batches(make_shop, warehouse_url, run, fake):
-    shop = make_shop(warehouse_url, export={"visible": True, "batch": 2, "quantities": False})
+def test_visible_and_batches(make_shop, sqlite_warehouse_url, run, fake):
+    shop = make_shop(
+        sqlite_warehouse_url, export={"visible": True, "batch": 2, "quantities": False}
+    )
     summary = run(shop)
     assert summary.state == "completed", summary.render()
     assert len(fake.actions("postxmlfeed")) == 3  # 5 goods, 2 a request

@@ -65,8 +65,8 @@ def test_sale_and_cancellation_release_the_reservation(make_shop, warehouse_url,
     assert stock_of(shop, "1001") == (22_000, 0)
 
 
-def test_reserved_beyond_on_hand_exports_zero(make_shop, warehouse_url, run, fake):
-    shop = make_shop(warehouse_url)
+def test_reserved_beyond_on_hand_exports_zero(make_shop, sqlite_warehouse_url, run, fake):
+    shop = make_shop(sqlite_warehouse_url)
     fake.add_order(1, [("1005", "7", "3.99")])  # 5 on hand
     assert run(shop).state == "completed"
     assert fake.products["1005"]["quantity"] == "0"

@@ -119,8 +119,8 @@ def nothing_written(shop) -> None:
     assert shop.fake.updates == [] and shop.fake.products == {}
 
 
-def test_a_run_with_the_wrong_secret_writes_nothing(make_shop, warehouse_url, run, fake):
-    shop = make_shop(warehouse_url)
+def test_a_run_with_the_wrong_secret_writes_nothing(make_shop, sqlite_warehouse_url, run, fake):
+    shop = make_shop(sqlite_warehouse_url)
     fake.add_order(1, [("1001", "1", "3.49")])
     fake.secret = "the shop's real secret"
     summary = run(shop)
@@ -131,8 +131,10 @@ def test_a_run_with_the_wrong_secret_writes_nothing(make_shop, warehouse_url, ru
 
 
 @pytest.mark.parametrize("fault", ["bomb", "truncate"])
-def test_a_hostile_or_cut_answer_fails_the_run_cleanly(make_shop, warehouse_url, run, fake, fault):
-    shop = make_shop(warehouse_url, shop={"attempts": 1})
+def test_a_hostile_or_cut_answer_fails_the_run_cleanly(
+    make_shop, sqlite_warehouse_url, run, fake, fault
+):
+    shop = make_shop(sqlite_warehouse_url, shop={"attempts": 1})
     fake.add_order(1, [("1001", "1", "3.49")])
     fake.fault(fault, "getorders")
     summary = run(shop)
