@@ -455,7 +455,7 @@ class PointexAdapter(Adapter):
 
 ADAPTERS: dict[str, Adapter] = {a.name: a for a in (InterStockAdapter(), PointexAdapter())}
 
-OWN_SUITES: dict[str, str] = {}
+OWN_SUITES: dict[str, str] = {"seliton": "test_seliton"}
 """Integrations whose input is not a file (rows in a till database, orders from a shop API):
 name -> the module under ``tests/conformance/`` that proves the same four properties in that
 integration's terms (the same input seen twice, recovery after a kill, secrets nowhere, a bad
