@@ -220,6 +220,7 @@ def _error(code: str, text: str) -> bytes:
 class _Handler(http.server.BaseHTTPRequestHandler):
     shop: SelitonFake
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body in two writes: no 40 ms delayed ACK
 
     def log_message(self, *_: object) -> None:
         pass
