@@ -87,3 +87,25 @@ def test_orders_as_sales_move_stock_and_reserve_nothing(make_shop, warehouse_url
     assert left.Qtty == 10.0
     assert stock_of(shop, "1002") == (10_000, 0)
     assert fake.products["1002"]["quantity"] == "10"
+
+
+def test_an_order_cancelled_on_the_shop_before_import_is_never_written(
+    make_shop, sqlite_warehouse_url, run, fake
+):
+    shop = make_shop(sqlite_warehouse_url)
+    fake.add_order(1, [("1001", "1", "3.49")], status="cancelled")
+    fake.add_order(2, [("1002", "1", "3.19")])
+    summary = run(shop)
+    assert summary.state == "completed", summary.render()
+    warehouse = Warehouse(sqlite_warehouse_url)
+    try:
+        assert [r.order_id for r in warehouse.orders()] == [2]
+    finally:
+        warehouse.close()
+    assert fake.updates == [(2, "DY447824-0001-0000001")]  # no number spent on order 1
+    cursor = ledger_rows(
+        shop.ledger_url,
+        "SELECT value FROM cursors WHERE name = 'last_order' AND store = :s",
+        s=shop.store,
+    )
+    assert cursor[0].value == "2"

@@ -82,7 +82,7 @@ class SelitonFake:
         class Handler(_Handler):
             shop = fake
 
-        self.server = http.server.ThreadingHTTPServer((host, port), Handler)
+        self.server = _Server((host, port), Handler)
         self.server.daemon_threads = True
         scheme = "http"
         if self.cert_file is not None:
@@ -209,6 +209,15 @@ class SelitonFake:
             for name in ("id", "code", "barcode", "name", "price"):
                 ET.SubElement(element, name).text = product.get(name, "")
         return 200, ET.tostring(root, encoding="utf-8")
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hung up (a refused huge answer, a killed run) is no error here."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
 
 def _error(code: str, text: str) -> bytes:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, select, update
@@ -43,7 +42,9 @@ CURSOR = "last_order"
 BATCH = 200
 """Orders per Warehouse Pro transaction and per ledger transaction."""
 LOOKUP_CHUNK = 500
-DONE = ("confirmed", "released")
+DONE = ("confirmed", "released", "cancelled")
+CANCELLED = ("cancelled", "canceled")
+"""Shop statuses of an order cancelled before it was imported: recorded, never written."""
 
 
 @dataclass(frozen=True)
@@ -229,7 +230,15 @@ def _assign(
                     seliton_orders.c.store == store, seliton_orders.c.order_id == order.id
                 )
             ).scalar()
-            if problems:
+            if order.status.lower() in CANCELLED and order.id not in in_warehouse:
+                values = {
+                    "status": "cancelled",
+                    "lines": "[]",
+                    "reason": f"cancelled on the shop (status {order.status!r}) before import",
+                    "run_id": run_id,
+                    "updated_at": moment,
+                }
+            elif problems:
                 report.problems.extend(problems)
                 values = {
                     "status": "waiting",
@@ -373,11 +382,3 @@ def waiting_orders(ledger: Ledger, store: str) -> list[tuple[int, str]]:
                 .order_by(seliton_orders.c.order_id)
             )
         ]
-
-
-def unps(ledger: Ledger, store: str, ids: Iterable[int] | None = None) -> dict[int, str]:
-    with ledger.reading() as connection:
-        query = select(seliton_orders.c.order_id, seliton_orders.c.unp).where(
-            seliton_orders.c.store == store, seliton_orders.c.unp.is_not(None)
-        )
-        return {int(r.order_id): r.unp for r in connection.execute(query)}

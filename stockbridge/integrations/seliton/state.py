@@ -7,8 +7,9 @@ is never issued twice, and a number once issued is never reused.
 
 ``seliton_orders.status``: ``waiting`` (a line names no known good; ``reason`` says which),
 ``assigned`` (has its УНП, not yet in Warehouse Pro), ``written`` (in Warehouse Pro, its
-quantities reserved), ``confirmed`` (the shop has the УНП too), ``released`` (turned into a
-sale or cancelled in Warehouse Pro: its reservation is gone).
+quantities reserved), ``confirmed`` (the shop has the УНП too), ``cancelled`` (cancelled on
+the shop before it was imported: never written), ``released`` (turned into a sale or
+cancelled in Warehouse Pro: its reservation is gone).
 """
 
 from __future__ import annotations
