@@ -127,7 +127,8 @@ def seliton() -> bool:
     engine = create_engine(f"sqlite:///{warehouse}")
     build(engine, read_goods(Path("data_samples/seliton/goods.csv")))
     engine.dispose()
-    secret = os.environ.setdefault("SELITON_SECRET", "demo-secret-key")
+    secret = os.environ.get("SELITON_SECRET") or "demo-secret-key"
+    os.environ["SELITON_SECRET"] = secret
     ca_file, cert_file, key_file = self_signed_tls(folder / "tls")
     shop = SelitonFake("admin", secret, cert_file, key_file)
     for order_id, items in SELITON_ORDERS:
@@ -136,6 +137,7 @@ def seliton() -> bool:
     document = yaml.safe_load(SELITON_STORE.read_text(encoding="utf-8"))
     document["shop"].update(url=url, ca_file=str(ca_file))
     document["shop"]["secret"] = "${SELITON_SECRET}"
+    document["ledger"] = f"sqlite:///{folder / 'ledger.db'}"  # starts afresh with the sample
     config = folder / SELITON_STORE.name
     config.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     print()
