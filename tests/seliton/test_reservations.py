@@ -109,3 +109,16 @@ def test_an_order_cancelled_on_the_shop_before_import_is_never_written(
         s=shop.store,
     )
     assert cursor[0].value == "2"
+
+
+def test_a_warehouse_restored_from_before_the_order_releases_nothing(
+    make_shop, sqlite_warehouse_url, run, fake
+):
+    shop = make_shop(sqlite_warehouse_url)
+    fake.add_order(9, [("1001", "4", "3.49")])
+    assert run(shop).state == "completed"
+    execute(sqlite_warehouse_url, "DELETE FROM operations", "DELETE FROM stockbridge_seliton")
+    summary = run(shop)
+    assert summary.state == "completed", summary.render()
+    assert "released" not in summary.message
+    assert stock_of(shop, "1001") == (24_000, 4_000)

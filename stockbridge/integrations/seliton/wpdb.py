@@ -365,7 +365,9 @@ def _write_batch(
 
 def closed_orders(connection: Connection, oper_type: int, accts: Iterable[int]) -> dict[int, str]:
     """Of these order documents, those no longer open: ``sale`` (a sale operation points at
-    it: ``SrcDocID`` = its Acct) or ``cancelled`` (its lines are gone)."""
+    it: ``SrcDocID`` = its Acct) or ``cancelled`` (its lines are gone while stockbridge's
+    keys row for it is still there: a Warehouse Pro database restored from before the order,
+    or another database, releases nothing)."""
     accts = sorted(set(accts))
     closed: dict[int, str] = {}
     for start in range(0, len(accts), LOOKUP_CHUNK):
@@ -384,10 +386,17 @@ def closed_orders(connection: Connection, oper_type: int, accts: Iterable[int]) 
                 .distinct()
             ).scalars()
         )
+        keyed = set(
+            connection.execute(
+                select(imported_orders.c.Acct).where(
+                    imported_orders.c.OperType == oper_type, imported_orders.c.Acct.in_(chunk)
+                )
+            ).scalars()
+        )
         for acct in chunk:
             if acct in sold:
                 closed[acct] = "sale"
-            elif acct not in alive:
+            elif acct not in alive and acct in keyed:
                 closed[acct] = "cancelled"
     return closed
 
