@@ -74,7 +74,8 @@ def test_valid_file_and_folder_pass(tmp_path, capsys):
     assert "boutique-nice (interstock)" in out
 
 
-def test_shipped_sample_store_is_valid(capsys):
+def test_shipped_sample_store_is_valid(capsys, monkeypatch):
+    monkeypatch.setenv("SELITON_SECRET", "sample")  # configs/magazin-1.yaml's shop secret
     code, out, err = validate(capsys, Path("configs"))
     assert (code, err) == (0, "")
     assert "boutique-paris (interstock)" in out
