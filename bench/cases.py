@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-Kind = Literal["apply", "export", "idle", "match"]
+Kind = Literal["apply", "export", "idle", "match", "seliton"]
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,25 @@ CASES: list[Case] = [
         note="measured: CellarIndex(items) + suggest_many(labels), no Prefect; goals also"
         " top-1 on yes labels >= 90 %, right answer >= 85 %",
     ),
+    Case(
+        "seliton-orders-10k",
+        "10,000 Seliton orders into Warehouse Pro (SQLite) with their УНП, HTTPS fake shop",
+        "seliton",
+        articles=2_000,
+        files=10_000,
+        target_ratio=1.0,
+        empty_runs=0,
+        note="measured: orders.import_orders, no Prefect; files = orders",
+    ),
+    Case(
+        "seliton-export-50k",
+        "first export of 50,000 Warehouse Pro goods to a Seliton shop, HTTPS fake shop",
+        "seliton",
+        articles=50_000,
+        target_ratio=0.2,
+        empty_runs=0,
+        note="measured: export.export_goods (digests, batches of 500), no Prefect",
+    ),
 ]
 
 QUICK: dict[str, dict[str, Any]] = {
@@ -152,6 +171,8 @@ QUICK: dict[str, dict[str, Any]] = {
     "export-1m": {"articles": 50_000, "empty_runs": 0},
     "idle-run": {"empty_runs": 2},
     "match-50k": {"articles": 10_000, "labels": 200},
+    "seliton-orders-10k": {"articles": 500, "files": 1_000},
+    "seliton-export-50k": {"articles": 5_000},
 }
 
 

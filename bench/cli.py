@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from bench import matching
+from bench import matching, seliton
 from bench.cases import Case, select
 from bench.data import Catalogue, Expected, make_catalogue, write_catalogue, write_export
 from bench.data import write_movements as _write_movements
@@ -236,8 +236,9 @@ PREPARE = {
     "export": _prepare_export,
     "idle": _prepare_idle,
     "match": matching.prepare,
+    "seliton": seliton.prepare,
 }
-WORKERS = {"match": "bench.matching"}
+WORKERS = {"match": "bench.matching", "seliton": "bench.seliton"}
 """Case kinds timed by a worker module of their own (no Prefect); others use bench.worker."""
 
 
@@ -570,10 +571,11 @@ CHECKS = {
     "export": _check_export,
     "idle": _check_idle,
     "match": matching.check,
+    "seliton": seliton.check,
 }
 MISSES = {"match": matching.misses}
 """Goals of a case kind beyond time and memory (accuracy of the match case)."""
-DESCRIBE = {"match": matching.describe}
+DESCRIBE = {"match": matching.describe, "seliton": seliton.describe}
 """Lines a case kind prints under the table."""
 
 

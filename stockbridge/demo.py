@@ -12,10 +12,13 @@ a local folder named ``ftp:``). The files of ``configs/`` start as the same samp
 * The cellar (``configs/cave-lyon.yaml``): Friday night's journal, two answers a sommelier
   would give (a bottle: yes; a glass: six to the bottle), then Saturday night's journal,
   whose sales of those codes now apply at once; the rest wait as drinks to link.
-* ShopFactory (``configs/shopfactory-demo.yaml``): the shop's live stock file taken as it
+* ShopFactory (``shopfactory-demo.yaml``): the shop's live stock file taken as it
   is, then web sales in the shop and a delivery: synchronise, edit, publish.
-* The chain (``configs/chain-*.yaml``): HQ and two stores on SQLite files; HQ's articles go
+* The chain (``chain-*.yaml``): HQ and two stores on SQLite files; HQ's articles go
   down, the tills' sales and a transfer go up, HQ's view of sales and stock is printed.
+* Seliton (``magazin-1.yaml``): a sample Warehouse Pro database (SQLite) and the
+  contract fake of the shop over HTTPS: goods of the group Сок exported, three web orders
+  imported, each with its УНП (one waits: it names a good Warehouse Pro does not have).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ CLI = ".venv/bin/stockbridge"
 def main() -> int:
     configure_prefect()
     shutil.rmtree(DEMO, ignore_errors=True)
-    ok = interstock() & cellar() & shopfactory() & chain()
+    ok = interstock() & cellar() & shopfactory() & chain() & seliton()
     return 0 if ok else 1
 
 
@@ -231,6 +234,73 @@ def chain() -> bool:
     print(f"     {CLI} jobs list --config {paths['hq']}")
     print(f"     {CLI} movements --store paris {ARTICLES[0]} --config {paths['paris']}")
     return ok
+
+
+SELITON_STORE = SAMPLE_STORES / "magazin-1.yaml"
+SELITON_ORDERS = (
+    (5001, [("1001", "2", "3.49"), ("3800012345708", "1", "2.99")]),
+    (5002, [("1002", "1", "3.19")]),
+    (5003, [("1005", "1", "3.99"), ("7777", "1", "4.50")]),
+)
+"""Web orders: by code, by barcode (1004), and one naming a good Warehouse Pro lacks."""
+
+
+def seliton() -> bool:
+    import os
+
+    import yaml
+    from sqlalchemy import create_engine
+
+    from stockbridge.cli import run_store
+    from stockbridge.integrations.seliton.contract_fake import SelitonFake, self_signed_tls
+    from stockbridge.integrations.seliton.sample import build, read_goods
+
+    folder = DEMO / "seliton"
+    warehouse = DEMO / "warehouse.db"
+    folder.mkdir(parents=True, exist_ok=True)
+    warehouse.unlink(missing_ok=True)
+    engine = create_engine(f"sqlite:///{warehouse}")
+    build(engine, read_goods(Path("data_samples/seliton/goods.csv")))
+    engine.dispose()
+    secret = os.environ.get("SELITON_SECRET") or "demo-secret-key"
+    os.environ["SELITON_SECRET"] = secret
+    ca_file, cert_file, key_file = self_signed_tls(folder / "tls")
+    shop = SelitonFake("admin", secret, cert_file, key_file)
+    for order_id, items in SELITON_ORDERS:
+        shop.add_order(order_id, items)
+    url = shop.start()
+    document = yaml.safe_load(SELITON_STORE.read_text(encoding="utf-8"))
+    document["shop"].update(url=url, ca_file=str(ca_file))
+    document["shop"]["secret"] = "${SELITON_SECRET}"
+    document["ledger"] = f"sqlite:///{folder / 'ledger.db'}"  # starts afresh with the sample
+    config = folder / SELITON_STORE.name
+    config.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+    print()
+    print(
+        f"stockbridge demo: Seliton shop '{document['store']}' (the contract fake at {url})"
+        f" and Warehouse Pro in {warehouse}"
+    )
+    try:
+        summary = run_store(config, "seliton")
+    finally:
+        shop.stop()
+    print()
+    print(summary.message)
+    for line in summary.notes:
+        print(f"  {line}")
+    print()
+    print("The shop now has:")
+    for code, product in sorted(shop.products.items()):
+        visible = "visible" if product.get("isActive") == "1" else "invisible"
+        print(
+            f"  {code} {product.get('name')}: {product.get('price')},"
+            f" {product.get('quantity', '-')} available, {visible}"
+        )
+    for order_id, _ in SELITON_ORDERS:
+        unp = shop.orders[order_id].unp or "(none yet: waiting)"
+        print(f"  order {order_id}: УНП {unp}")
+    print(f"Try: {CLI} history --store {document['store']} --config {config}")
+    return summary.state == "completed"
 
 
 if __name__ == "__main__":

@@ -88,7 +88,8 @@ def test_valid_file_and_folder_pass(tmp_path, capsys):
     assert "boutique-nice (interstock)" in out
 
 
-def test_shipped_sample_store_is_valid(capsys):
+def test_shipped_sample_store_is_valid(capsys, monkeypatch):
+    monkeypatch.setenv("SELITON_SECRET", "sample")  # magazin-1.yaml's shop secret
     # The samples name folders the demo creates, relative to the repository.
     Path("data_samples").symlink_to(REPOSITORY / "data_samples")
     for sample in Path("data_samples/configs").glob("*.yaml"):

@@ -55,9 +55,10 @@ def integrations() -> dict[str, Integration]:
     from stockbridge.integrations.chain import INTEGRATION as chain
     from stockbridge.integrations.interstock import INTEGRATION as interstock
     from stockbridge.integrations.pointex import INTEGRATION as pointex
+    from stockbridge.integrations.seliton import INTEGRATION as seliton
     from stockbridge.integrations.shopfactory import INTEGRATION as shopfactory
 
-    return {i.name: i for i in (interstock, pointex, chain, shopfactory)}
+    return {i.name: i for i in (interstock, pointex, chain, seliton, shopfactory)}
 
 
 def get(name: str) -> Integration:

@@ -512,7 +512,7 @@ ADAPTERS: dict[str, Adapter] = {
     a.name: a for a in (InterStockAdapter(), PointexAdapter(), ShopFactoryAdapter())
 }
 
-OWN_SUITES: dict[str, str] = {"chain": "test_chain"}
+OWN_SUITES: dict[str, str] = {"chain": "test_chain", "seliton": "test_seliton"}
 """Integrations whose input is not a file (rows in a till database, orders from a shop API):
 name -> the module under ``tests/conformance/`` that proves the same four properties in that
 integration's terms (the same input seen twice, recovery after a kill, secrets nowhere, a bad

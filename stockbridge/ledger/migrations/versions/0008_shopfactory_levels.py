@@ -8,14 +8,14 @@
   digest of the bytes written, the snapshot it was computed over, its state).
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0007"
 
 
 TABLES = ("shopfactory_levels", "shopfactory_publications")
