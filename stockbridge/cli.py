@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="path",
         help="store files or folders of them (each store in turn), like configs/",
     )
+    run.add_argument(
+        "--only",
+        help="one exchange of a store whose integration has them: push:ENTITY or pull:ENTITY"
+        " (a chain store; a pull is then in full)",
+    )
     run.set_defaults(handler=cmd_run)
 
     serve = commands.add_parser("serve", help="one scheduled deployment per store file; runs them")
@@ -224,7 +229,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(exc, file=sys.stderr)
             codes.append(EXIT_USAGE)
             continue
-        summary = run_store(path, store.integration)
+        if args.only and "only" not in _flow_parameters(store.integration):
+            print(
+                f"stockbridge: {path}: --only is for stores whose runs have exchanges (chain);"
+                f" a {store.integration} run does everything it does at once",
+                file=sys.stderr,
+            )
+            codes.append(EXIT_USAGE)
+            continue
+        summary = run_store(path, store.integration, only=args.only)
         print(summary.render())
         if summary.state == "skipped":
             codes.append(EXIT_BUSY)
@@ -233,7 +246,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return max(codes, key=SEVERITY.index)
 
 
-def run_store(path: Path, integration: str):
+def _flow_parameters(integration: str) -> set[str]:
+    import inspect
+
+    from stockbridge.integrations import get
+
+    flow = get(integration).load_flow()
+    return set(inspect.signature(flow.fn).parameters)
+
+
+def run_store(path: Path, integration: str, only: str | None = None):
     """Run the store's flow in this process and return its :class:`RunSummary`."""
     from stockbridge.errors import StockbridgeError
     from stockbridge.integrations import get
@@ -244,7 +266,8 @@ def run_store(path: Path, integration: str):
     flow = get(integration).load_flow()  # imports Prefect, which sets up its handlers
     install_console_filter()
     try:
-        state = flow(config_path=str(path.absolute()), return_state=True)
+        extra = {"only": only} if only else {}
+        state = flow(config_path=str(path.absolute()), return_state=True, **extra)
     except Exception as exc:  # the run never started: no server to record it
         sentence = server_problem(exc)
         if sentence is None:

@@ -40,6 +40,8 @@ from stockbridge.integrations import get
 
 TAG = "stockbridge"
 CATCH_UP = "catch-up"
+ON_START = "on-start"
+"""Tag of the run a store file asks for when serve starts (Seliton's "on server start")."""
 
 
 def store_tags(store: StoreBase) -> list[str]:
@@ -186,6 +188,31 @@ async def replace_missed_runs(keep: Sequence[RunnerDeployment]) -> dict[str, int
     return caught_up
 
 
+async def start_runs_on_start(
+    stores: Sequence[tuple[Path, StoreBase]],
+    deployments: Sequence[RunnerDeployment],
+    already: Sequence[str] = (),
+) -> list[str]:
+    """One run now for each store whose integration says it wants one when serve starts,
+    unless it already got a catch-up run (``already``). Returns the stores started."""
+    wanted = {
+        store.store: store.integration  # type: ignore[attr-defined]
+        for _, store in stores
+        if get(store.integration).wants_run_on_start(store)  # type: ignore[attr-defined]
+    }
+    started = []
+    async with get_client() as client:
+        for deployment in deployments:
+            if wanted.get(deployment.name) != deployment.flow_name or deployment.name in already:
+                continue
+            deployment_id = await deployment.aapply()
+            await client.create_flow_run_from_deployment(
+                deployment_id, tags=[*deployment.tags, ON_START]
+            )
+            started.append(deployment.name)
+    return started
+
+
 def serve_stores(paths: Sequence[str], catch_up: bool = True) -> int:
     """Register, tidy and serve every valid store file's deployment until stopped.
 
@@ -230,9 +257,13 @@ def serve_stores(paths: Sequence[str], catch_up: bool = True) -> int:
     deployments = deployments_of(stores)
     for name in run_coro_as_sync(remove_stale_deployments(deployments, paths)) or []:
         print(f"removed deployment {name}: its store file is gone")
+    caught_up: dict[str, int] = {}
     if catch_up:
-        for name, count in (run_coro_as_sync(replace_missed_runs(deployments)) or {}).items():
+        caught_up = run_coro_as_sync(replace_missed_runs(deployments)) or {}
+        for name, count in caught_up.items():
             print(f"{name}: {count} missed run(s) cancelled, one catch-up run started")
+    for name in run_coro_as_sync(start_runs_on_start(stores, deployments, list(caught_up))) or []:
+        print(f"{name}: one run started now (its store file asks for a run when serve starts)")
     print(
         f"serving {len(stores)} store(s): " + ", ".join(store.store for _, store in stores),
         flush=True,

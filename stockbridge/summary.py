@@ -90,6 +90,10 @@ class RunSummary:
     export_word: str = "article(s)"
     notes: list[str] = field(default_factory=list)
     """Integration-specific lines for the rendered summary."""
+    headline_text: str = ""
+    """What a completed run did, in the integration's own words, for integrations that move
+    rows or orders rather than files (``42 row(s) sent, 3 received``); files, when there are
+    any, are still counted after it."""
 
     def count(self, status: FileStatus) -> int:
         return sum(1 for f in self.files if f.status == status)
@@ -195,6 +199,8 @@ class RunSummary:
     def headline(self) -> str:
         if self.state != "completed":
             return f"{self.store}: {self.state}: {self.message}"
+        if self.headline_text and not self.files:
+            return f"{self.store}: {self.headline_text}"
         parts = [
             f"{self.count('applied')} file(s) applied",
             f"{self.lines_applied} line(s) applied",

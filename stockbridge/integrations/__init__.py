@@ -41,6 +41,13 @@ class Integration:
     def load_flow(self, path: str | None = None) -> Any:
         return _load(path or self.flow)
 
+    run_on_start: str | None = None
+    """``module:attribute`` of ``wants(store) -> bool``: True for a store file that asks for
+    one run as soon as ``serve`` starts, before its schedule (Seliton's "on server start")."""
+
+    def wants_run_on_start(self, store: Any) -> bool:
+        return bool(self.run_on_start and _load(self.run_on_start)(store))
+
     def load_doctor(self) -> Callable[..., Any] | None:
         return _load(self.doctor) if self.doctor else None
 

@@ -55,3 +55,15 @@ def test_serve_without_a_server_names_make_server(monkeypatch, capsys, make_stor
     with temporary_settings(updates={PREFECT_API_URL: None}):
         assert main(["serve", str(make_store())]) == 2
     assert "`make server`" in capsys.readouterr().err
+
+
+def test_run_only_is_refused_in_one_sentence_for_a_store_without_exchanges(
+    make_store, capsys, prefect_harness
+):
+    """``--only push:ENTITY`` reaches a chain store's flow (tests/chain); a store whose
+    integration has no exchanges gets one sentence and exit 2, and nothing runs."""
+    store = make_store()
+    assert main(["run", str(store), "--only", "push:customers"]) == 2
+    err = capsys.readouterr().err
+    assert "--only is for stores whose runs have exchanges (chain)" in err
+    assert "Traceback" not in err

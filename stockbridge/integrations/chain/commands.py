@@ -27,7 +27,7 @@ def add_commands(subparsers) -> None:
     listing = actions.add_parser("list", help="the jobs table: asked, done, result")
     listing.add_argument("--config", required=True, help="HQ's (or a store's) store file")
     listing.add_argument("--store", help="only this store's jobs")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=int, default=50, help="at most this many jobs (50)")
     listing.set_defaults(handler=cmd_list)
 
     chain = subparsers.add_parser("chain", help="a chain store's ad-hoc actions")

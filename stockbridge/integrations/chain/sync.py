@@ -110,7 +110,14 @@ def sync(ctx: RunContext, config_path: str, only: str | None = None) -> None:
             report = chain.reports.get(job.what if job.what != RESEND_STOCK else "stock_levels")
             finish_job(chain.hq, chain.hq_tables, job, report.line() if report else "done")
         summary = ctx.summary
-        lines = [r.line() for r in chain.reports.values()]
+        reports = list(chain.reports.values())
+        summary.headline_text = (
+            f"{sum(r.sent for r in reports)} row(s) sent to HQ,"
+            f" {sum(r.received for r in reports)} received,"
+            f" {sum(r.skipped for r in reports)} kept by opt-outs,"
+            f" {sum(r.conflicts for r in reports)} conflict(s) resolved"
+        )
+        lines = [r.line() for r in reports]
         summary.notes.extend(line for line in lines if not line.endswith(": nothing new"))
         if not summary.notes:
             summary.notes.append("nothing new either way")

@@ -17,4 +17,5 @@ INTEGRATION = Integration(
     config=SelitonConfig,
     flow="flows.seliton:seliton",
     doctor="stockbridge.integrations.seliton.doctor:checks",
+    run_on_start="stockbridge.integrations.seliton.serve:wants_run_on_start",
 )

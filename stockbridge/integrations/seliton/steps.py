@@ -132,7 +132,8 @@ def describe(ctx: RunContext, outcome: Outcome) -> None:
     if outcome.downloaded:
         parts.append(f"{len(outcome.downloaded)} good(s) downloaded into Warehouse Pro")
         notes.extend(f"downloaded {code}" for code in outcome.downloaded[:SHOWN])
-    summary.message = f"{config.store}: " + (", ".join(parts) or "nothing to do")
+    summary.headline_text = ", ".join(parts) or "nothing to do"
+    summary.message = f"{config.store}: {summary.headline_text}"
 
 
 def run_steps(ctx: RunContext, session: Session) -> Outcome:
