@@ -233,13 +233,16 @@ def _screen(
     column = chain.profile.store_column
     mine = chain.config.till_store_id
     skipped = skipped_keys(skips, entity)
+    checks_claims = bool(column and column in entity.columns)
+    if not checks_claims and not skipped:  # nothing to screen: no per-row work
+        return rows, set()
     sendable, passed, refusals = [], set(), []
     for row in rows:
-        claim = row.get(column) if column and column in entity.columns else None
+        claim = row.get(column) if checks_claims else None
         if claim is not None and str(claim) != mine:
             refusals.append((row, f"the row claims store '{claim}', this till is store '{mine}'"))
             passed.add(row[entity.change_column])
-        elif key_text(entity, row) in skipped:
+        elif skipped and key_text(entity, row) in skipped:
             report.skipped += 1
             passed.add(row[entity.change_column])
         else:
