@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-Kind = Literal["apply", "export", "idle", "match", "seliton"]
+Kind = Literal["apply", "chain", "export", "idle", "match", "seliton"]
 
 
 @dataclass(frozen=True)
@@ -145,6 +145,18 @@ CASES: list[Case] = [
         empty_runs=0,
         note="measured: export.export_goods (digests, batches of 500), no Prefect",
     ),
+    Case(
+        "chain-push-100k",
+        "a chain store's 100,000-line sales backlog pushed to HQ (SQLite till and HQ)",
+        "chain",
+        articles=0,
+        files=1,
+        lines_per_file=100_000,
+        target_ratio=0.05,
+        empty_runs=0,
+        note="measured: one whole chain run (checks, push, ledger stock) through the flow;"
+        " reference: one INSERT per row, a commit every 20 rows",
+    ),
 ]
 
 QUICK: dict[str, dict[str, Any]] = {
@@ -173,6 +185,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "match-50k": {"articles": 10_000, "labels": 200},
     "seliton-orders-10k": {"articles": 500, "files": 1_000},
     "seliton-export-50k": {"articles": 5_000},
+    "chain-push-100k": {"lines_per_file": 10_000},
 }
 
 

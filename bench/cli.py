@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from bench import matching, seliton
+from bench import chain, matching, seliton
 from bench.cases import Case, select
 from bench.data import Catalogue, Expected, make_catalogue, write_catalogue, write_export
 from bench.data import write_movements as _write_movements
@@ -237,8 +237,9 @@ PREPARE = {
     "idle": _prepare_idle,
     "match": matching.prepare,
     "seliton": seliton.prepare,
+    "chain": chain.prepare,
 }
-WORKERS = {"match": "bench.matching", "seliton": "bench.seliton"}
+WORKERS = {"match": "bench.matching", "seliton": "bench.seliton", "chain": "bench.chain"}
 """Case kinds timed by a worker module of their own (no Prefect); others use bench.worker."""
 
 
@@ -572,10 +573,11 @@ CHECKS = {
     "idle": _check_idle,
     "match": matching.check,
     "seliton": seliton.check,
+    "chain": chain.check,
 }
 MISSES = {"match": matching.misses}
 """Goals of a case kind beyond time and memory (accuracy of the match case)."""
-DESCRIBE = {"match": matching.describe, "seliton": seliton.describe}
+DESCRIBE = {"match": matching.describe, "seliton": seliton.describe, "chain": chain.describe}
 """Lines a case kind prints under the table."""
 
 

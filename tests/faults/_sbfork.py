@@ -7,7 +7,8 @@ child that starts a session of its own (so the test can SIGKILL its whole group)
 output to the file named, sets the environment given, installs the tracer named by
 ``tracer`` (``module:function``, called with the argv) and runs ``stockbridge.cli.main``
 unchanged. The child's pid is answered on stdout; when a child ends, its exit code (or
-``-signal``) is written to ``OUTPUT.rc``.
+``-signal``) is written to ``OUTPUT.rc``. ``SB_FORK_WARM`` (a comma list of modules) names
+what a campaign's runs import besides ShopFactory's (``flows.chain`` for the chain's).
 
 The parent never opens a database, a server connection or a thread of its own before
 forking, so each child starts as clean as a new process would, minus the imports.
@@ -68,6 +69,8 @@ def main() -> int:
     import stockbridge.ledger.ledger
     import tasks.apply  # noqa: F401
 
+    for name in filter(None, os.environ.get("SB_FORK_WARM", "").split(",")):
+        importlib.import_module(name.strip())
     signal.signal(signal.SIGCHLD, _reap)
     print(json.dumps({"ready": os.getpid()}), flush=True)
     for line in sys.stdin:

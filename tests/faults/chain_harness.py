@@ -4,19 +4,93 @@ The checks read the till, HQ and the ledger with plain SQL, never with stockbrid
 HQ holds only rows the till holds, with the same values, each once (HQ's primary key), no
 line without its ticket, and the ledger's stock of the store is exactly the sales lines HQ
 had when the ledger's cursor last moved.
+
+Runs come from the warm fork server (``tests/faults/_sbfork.py``, as ShopFactory's campaign):
+each is a forked child of a process that imported Prefect, stockbridge and the chain flow
+once, in its own session (killed by its group), traced by ``_sbrun``'s tracer.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import threading
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from stockbridge.integrations.chain.config import Database
+from tests.faults.shopfactory_harness import Forked, ForkServer
+
+TRACER = "tests.faults.chain_harness:install_tracer"
+WARM = "flows.chain,stockbridge.integrations.chain.sync,sqlalchemy.dialects.mysql.pymysql"
+"""What a chain run imports on its way, imported once in the fork server."""
+
+
+def install_tracer(argv: list[str]) -> None:
+    """In a forked child: the fault tests' tracer (``run-start`` is the first ledger write)."""
+    from tests.faults._sbrun import Tracer, _folders
+
+    trace = os.environ.get("SB_TRACE")
+    if trace and len(argv) >= 2 and argv[0] == "run":
+        Tracer(trace, _folders(argv[1])).install()
+
+
+class ChainForkServer(ForkServer):
+    """ShopFactory's fork server, warmed with the chain flow, its children traced by the
+    plain tracer."""
+
+    def __init__(self, env: dict[str, str], folder: Path):
+        super().__init__({**env, "SB_FORK_WARM": WARM}, folder)
+
+    def start(self, argv: list[str], crash: str | None = None, traced: bool = True, held=False):
+        assert not held, "the chain's campaign holds no run"
+        self.count += 1
+        trace = self.folder / f"trace-{self.count:03d}.txt"
+        output = self.folder / f"output-{self.count:03d}.txt"
+        env = {"SB_TRACE": str(trace)} if traced else {}
+        if crash:
+            env["SB_CRASH"] = crash
+        request = {
+            "argv": argv,
+            "env": env,
+            "unset": [n for n in ("SB_TRACE", "SB_CRASH", "SB_HOLD") if n not in env],
+            "output": str(output),
+            "tracer": TRACER if traced else None,
+        }
+        started = time.monotonic()
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        child = Forked(json.loads(self.process.stdout.readline())["pid"], started, trace, output)
+        self.children.append(child)
+        return child
+
+
+def kill_at(child: Forked, instant: float, anchor: str, anchor_at: float) -> float | None:
+    """SIGKILL the child's group ``instant`` s after its start; None if it ended before.
+
+    An instant past ``anchor_at`` (when the calibration run had its first ``anchor``
+    event) is taken from this run's own first ``anchor`` event, so the kill lands at the
+    same point of the work however long this start-up took.
+    """
+    deadline = child.started + instant
+    if instant >= anchor_at:
+        while (seen := child.first(anchor)) is None:
+            if child.poll() is not None:
+                return None
+            time.sleep(0.003)
+        deadline = seen + instant - anchor_at
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            return None
+        time.sleep(0.003)
+    moment = time.monotonic()
+    child.kill()
+    return moment if child.wait(timeout=30) == -9 else None
 
 
 def engine_of(url: str) -> sa.Engine:

@@ -31,8 +31,9 @@ import sqlalchemy as sa
 from stockbridge.config.loader import load_store
 from stockbridge.integrations.chain.commands import request
 from tests.chain.chain_store import Databases, make_chain, run
-from tests.faults.chain_harness import Simulator, check_chain, engine_of
-from tests.faults.harness import EXIT_BUSY, EXIT_OK, LIVE, WRAPPER, Launched
+from tests.faults.chain_harness import ChainForkServer, Simulator, check_chain, engine_of, kill_at
+from tests.faults.harness import EXIT_BUSY, EXIT_OK
+from tests.faults.shopfactory_harness import Forked
 from tests.fixtures import IN_CI
 
 pytestmark = [pytest.mark.slow]
@@ -48,38 +49,17 @@ def databases(tmp_path):
     made.drop_all()
 
 
-def _start(config, env, folder, number: int) -> Launched:
-    import subprocess
-    import sys
-    import time
-
-    trace = folder / f"trace-{number:03d}.txt"
-    output = folder / f"output-{number:03d}.txt"
-    with open(output, "wb") as sink:
-        started = time.monotonic()
-        process = subprocess.Popen(
-            [sys.executable, str(WRAPPER), "run", str(config)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env={**env, "SB_TRACE": str(trace)},
-            start_new_session=True,
-        )
-    launched = Launched(process, started, trace, output)
-    LIVE.append(launched)
-    return launched
-
-
-def _complete(config, env, folder, number: int) -> Launched:
-    for attempt in range(20):
-        launched = _start(config, env, folder, number * 100 + attempt)
-        code = launched.wait(timeout=300)
+def _complete(server: ChainForkServer, config) -> Forked:
+    for _ in range(20):
+        child = server.start(["run", str(config)])
+        code = child.wait(timeout=300)
         if code != EXIT_BUSY:
-            assert code == EXIT_OK, launched.text()
-            return launched
+            assert code == EXIT_OK, child.text()
+            return child
     raise AssertionError("still skipped after 20 attempts")
 
 
-@pytest.mark.timeout(900)  # 30 kills of ~4 s runs each, on a shared 2-core machine
+@pytest.mark.timeout(600)  # 30 kills of ~1-2 s forked runs, on a shared 2-core machine
 @pytest.mark.parametrize(
     "till_kind", ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
 )
@@ -98,9 +78,8 @@ def test_seeded_kills_while_the_till_sells_lose_nothing_and_send_nothing_twice(
     till = chain.tills["lyon"]
     for _ in range(60):
         till.sale(3)
-    folder = tmp_path / "runs"
-    folder.mkdir()
-    calibration = _complete(chain.configs["lyon"], cli_env, folder, 0)
+    server = ChainForkServer(cli_env, tmp_path / "runs")
+    calibration = _complete(server, chain.configs["lyon"])
     events = calibration.events()
     anchor_at = next(at for at, name in events if name == "run-start") - calibration.started
     ended = events[-1][0] - calibration.started
@@ -119,16 +98,18 @@ def test_seeded_kills_while_the_till_sells_lose_nothing_and_send_nothing_twice(
                 assert run(chain.configs["hq"]).state == "completed"
             if steps % 10 == 0:  # and asks for a full re-pull: the killed runs do the job
                 request(load_store(chain.configs["hq"]), ["lyon"], ["articles"], by="test")
-            launched = _start(chain.configs["lyon"], cli_env, folder, steps)
+            child = server.start(["run", str(chain.configs["lyon"])])
             instant = anchor_at + rng.uniform(0, max(ended - anchor_at, 0.2) + 0.2)
-            if launched.kill_at(instant, anchor="run-start", anchor_at=anchor_at) is not None:
+            if kill_at(child, instant, "run-start", anchor_at) is not None:
                 kills += 1
             else:
-                assert launched.process.returncode in (EXIT_OK, EXIT_BUSY), launched.text()
+                assert child.wait() in (EXIT_OK, EXIT_BUSY), child.text()
             check_chain(chain.till_urls["lyon"], chain.hq_url, chain.ledger_url, "lyon", False)
+        simulator.stop()
+        _complete(server, chain.configs["lyon"])
     finally:
         simulator.stop()
-    _complete(chain.configs["lyon"], cli_env, folder, 999)
+        server.close()
     lines = check_chain(chain.till_urls["lyon"], chain.hq_url, chain.ledger_url, "lyon", True)
     prices = {r["code"]: r["price"] for r in chain.tills["hq"].rows("articles")}
     assert {r["code"]: r["price"] for r in till.rows("articles")} == prices

@@ -302,7 +302,14 @@ def insert_many(
             sql += f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
         else:
             sql += f" ON CONFLICT ({target}) DO NOTHING"
-    if dialect == "sqlite":  # sqlite3 takes no Decimal; SQLAlchemy stores floats there too
+    decimals = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, sa.Numeric)]
+    if (
+        dialect == "sqlite"
+        and decimals
+        and any(  # sqlite3 takes no Decimal (floats there)
+            isinstance(row[i], Decimal) for row in rows for i in decimals
+        )
+    ):
         rows = [tuple(float(v) if isinstance(v, Decimal) else v for v in row) for row in rows]
     connection.exec_driver_sql(sql, rows)
 

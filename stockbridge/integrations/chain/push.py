@@ -109,10 +109,28 @@ def push_entity(chain: Chain, entity: Entity, refused: Refused, skips: dict[str,
 # -- append-only rows, by increasing id -------------------------------------------------------
 
 
+def till_read(chain: Chain, entity: Entity) -> sa.Select:
+    """The till's rows of ``entity`` as they are sent. An SQLite till stores decimals as
+    floats: they are read as floats (nothing to lose) instead of being made Decimals and
+    made floats again for every row of a backlog."""
+    table = chain.till_tables[entity.name]
+    if chain.till.dialect.name != "sqlite":
+        return sa.select(table)
+    return sa.select(
+        *[
+            sa.type_coerce(c, sa.Float).label(c.name)
+            if entity.columns.get(c.name) == "decimal"
+            else c
+            for c in table.c
+        ]
+    )
+
+
 def push_by_id(chain: Chain, entity: Entity, refused: Refused, skips: dict[str, set[str]]) -> None:
     report = chain.report(entity.name)
     till_table = chain.till_tables[entity.name]
     id_column = till_table.c[entity.change_column]
+    read = till_read(chain, entity)
     first = True
     while True:
         try:
@@ -124,8 +142,7 @@ def push_by_id(chain: Chain, entity: Entity, refused: Refused, skips: dict[str, 
             with chain.till.connect() as till:
                 new = as_dicts(
                     till.execute(
-                        sa.select(till_table)
-                        .where(id_column > ack.high)
+                        read.where(id_column > ack.high)
                         .order_by(id_column)
                         .limit(chain.config.batch_rows)
                     )
@@ -134,14 +151,13 @@ def push_by_id(chain: Chain, entity: Entity, refused: Refused, skips: dict[str, 
                 if first and ack.gaps:
                     wanted = sorted(ack.gaps)
                     for start in range(0, len(wanted), IN_CHUNK):
-                        again += [
-                            dict(r._mapping)
-                            for r in till.execute(
-                                sa.select(till_table)
-                                .where(id_column.in_(wanted[start : start + IN_CHUNK]))
-                                .order_by(id_column)
+                        again += as_dicts(
+                            till.execute(
+                                read.where(
+                                    id_column.in_(wanted[start : start + IN_CHUNK])
+                                ).order_by(id_column)
                             )
-                        ]
+                        )
         except SQLAlchemyError as exc:
             raise unreachable(chain.till, exc) from exc
         gaps_before = len(ack.gaps)
@@ -217,13 +233,16 @@ def _screen(
     column = chain.profile.store_column
     mine = chain.config.till_store_id
     skipped = skipped_keys(skips, entity)
+    checks_claims = bool(column and column in entity.columns)
+    if not checks_claims and not skipped:  # nothing to screen: no per-row work
+        return rows, set()
     sendable, passed, refusals = [], set(), []
     for row in rows:
-        claim = row.get(column) if column and column in entity.columns else None
+        claim = row.get(column) if checks_claims else None
         if claim is not None and str(claim) != mine:
             refusals.append((row, f"the row claims store '{claim}', this till is store '{mine}'"))
             passed.add(row[entity.change_column])
-        elif key_text(entity, row) in skipped:
+        elif skipped and key_text(entity, row) in skipped:
             report.skipped += 1
             passed.add(row[entity.change_column])
         else:
