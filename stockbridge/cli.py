@@ -298,7 +298,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"stockbridge: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    stores, problems = validate_files(files)
+    stores, problems = validate_files(files, keep_local=True)
     for problem in problems:
         print(problem, file=sys.stderr)
     failed = 0

@@ -273,7 +273,8 @@ def seliton() -> bool:
     document["shop"].update(url=url, ca_file=str(ca_file))
     document["shop"]["secret"] = "${SELITON_SECRET}"
     document["ledger"] = f"sqlite:///{folder / 'ledger.db'}"  # starts afresh with the sample
-    config = folder / SELITON_STORE.name
+    config = DEMO_STORES / SELITON_STORE.name  # the demo's copy, with the fake shop's address
+    config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     print()
     print(

@@ -77,9 +77,14 @@ def store_files(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def validate_files(paths: list[Path]) -> tuple[list[tuple[Path, StoreBase]], list[Problem]]:
+def validate_files(
+    paths: list[Path], keep_local: bool = False
+) -> tuple[list[tuple[Path, StoreBase]], list[Problem]]:
     """Validate many files at once: each alone (:func:`load_store`, :func:`local_problems`),
-    then together (unique store ids, :func:`shared_locations`)."""
+    then together (unique store ids, :func:`shared_locations`).
+
+    ``keep_local`` keeps a store whose only problems are on this machine's disk (a missing
+    folder or file) among the stores returned: ``doctor`` checks it further and says more."""
     stores: list[tuple[Path, StoreBase]] = []
     problems: list[Problem] = []
     seen: dict[tuple[str, str], Path] = {}
@@ -92,7 +97,8 @@ def validate_files(paths: list[Path]) -> tuple[list[tuple[Path, StoreBase]], lis
         local = local_problems(path, store)
         if local:
             problems.extend(local)
-            continue
+            if not keep_local:
+                continue
         key = (store.store, store.integration)  # type: ignore[attr-defined]
         if key in seen:
             problems.append(

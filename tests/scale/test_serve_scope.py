@@ -65,6 +65,8 @@ def test_serve_passes_the_runner_process_limit(make_store, monkeypatch):
         return []
 
     monkeypatch.setattr(deployments_module, "remove_stale_deployments", nothing)
+    monkeypatch.setattr(deployments_module, "start_runs_on_start", nothing)
+    monkeypatch.setattr("stockbridge.runtime.check_server", lambda: None)  # no server here
     monkeypatch.setattr(deployments_module, "serve", lambda *d, **kw: seen.update(kw, count=len(d)))
     path = make_store(name="limited")
     with temporary_settings(

@@ -66,7 +66,7 @@ def test_shipped_sample_store_is_valid(monkeypatch):
         (("fiscal_device: DY447824", "fiscal_device: DY44"), "fiscal_device", "should match"),
         (('operator: "1"', 'operator: "12345"'), "operator", "1 to 4"),
         (("document_type: order", "document_type: invoice"), "document_type", "order"),
-        (("groups: [Сок]", "groups: []"), "groups", "at least 1"),
+        (("groups: [Сок]", "groups: []"), "groups", "must not be empty"),
         (
             ("{goods: true, quantities", "{goods: true, quantitys"),
             "export.quantitys",
