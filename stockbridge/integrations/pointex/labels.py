@@ -54,6 +54,7 @@ ABBREVIATIONS: dict[str, tuple[str, ...]] = {
     "ste": ("sainte",),
     "1er": ("premier", "cru"),
     "1ers": ("premier", "cru"),
+    "1e": ("premier", "cru"),
     "1ere": ("premiere",),
     "1st": ("premier", "cru"),
     "gc": ("grand", "cru"),

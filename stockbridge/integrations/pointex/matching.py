@@ -98,6 +98,9 @@ LOOSE_BETA = 0.25
 which labels often leave out (``CHABLIS 22`` for *Domaine William Fèvre Chablis*)."""
 NAME_GAMMA = 0.15
 """How much naming the rest of the wine's name counts (ranks near-duplicates)."""
+PRODUCER_GAMMA = 0.05
+"""How much naming all of the producer counts: ``LEROY BRUT NATURE`` is Leroy's, not
+Verdet Leroy's, when the cellar has both."""
 CONTEXT_FACTOR = 0.45
 """Weight of name words that repeat the appellation or colour (``Bandol``, ``Blanc``)."""
 WEAK_FACTOR = 0.3
@@ -110,6 +113,10 @@ Cru*); numbers in names (``Collection 243``) count as weak too."""
 COLOUR_CONFLICT = 0.7
 """Factor on a wine whose colour contradicts a colour word of the label (``CRISTAL ROSE``
 against a white Cristal), unless the wine's name has that word (``CHEVAL BLANC``)."""
+COLOUR_NAME_FACTOR = 0.3
+"""Weight of a colour word in a name among the words that set a wine apart (*Château X
+Blanc*): staff leave the colour out, and then the vintage or the format tells the colours
+of one château apart."""
 COLOUR_UNKNOWN = 0.85
 """How well a wine without a colour explains a label's colour word."""
 COLOURS = {
@@ -131,6 +138,12 @@ RERANK_FUZZ = 0.08
 """Share of the re-ranked score given to token_sort_ratio on the names."""
 CANDIDATES = 24
 """Wines re-ranked per label."""
+SIBLING_GAP = 6.0
+"""Score below the label's best wine given to a dated sibling (see _dated_sibling)."""
+SIBLING_SLACK = 0.02
+"""How much less of the label a dated sibling may explain than the best wine."""
+ITEM_MARGIN = 20.0
+"""A wine whose best item is within this of the best item matches too (see _items)."""
 VINTAGE_PENALTY = 20.0
 """Score taken off an item in another vintage than the label's (plus 0.2 a year, ≤ 2): the
 vintage is evidence, so a wine that has the label's vintage beats one scoring up to this
@@ -290,6 +303,10 @@ class CellarIndex:
         # Naming the producer identifies a wine as well as its producer has few wines here;
         # but a château's name is its grand vin's, never its second wine's.
         makers = Counter(wine.producer for wine in wines)
+        self._by_producer: dict[tuple[str, ...], list[int]] = {}
+        for number, wine in enumerate(wines):
+            if wine.producer:
+                self._by_producer.setdefault(wine.producer, []).append(number)
         self._producer_share = np.array(
             [
                 1.0 / math.sqrt(makers[w.producer])
@@ -425,6 +442,7 @@ class CellarIndex:
         for code in {COLOURS[t] for t in tokens if t in COLOURS}:
             clash = (self._colour != 0) & (self._colour != code) & ~self._name_has[code]
             factor[clash] = COLOUR_CONFLICT
+        factor *= 1.0 - PRODUCER_GAMMA + PRODUCER_GAMMA * covered[2]
         scores = _score(explains, identity, covered[1], self._beta) * factor
         candidates = np.flatnonzero(scores > 0)
         if len(candidates) > CANDIDATES:
@@ -437,7 +455,32 @@ class CellarIndex:
                     lenient = _score(explains[wine], *cut, self._beta[wine]) * factor[wine]
                     scores[wine] = max(scores[wine], lenient)
         ranked = self._rerank(parsed, candidates, scores)
+        if maybe_cut and parsed.vintage is not None and ranked:
+            ranked = self._dated_sibling(parsed.vintage, ranked, explains)
         return self._items(parsed, ranked, limit)
+
+    def _dated_sibling(
+        self, vintage: int, ranked: list[tuple[int, float]], explains: np.ndarray
+    ) -> list[tuple[int, float]]:
+        """A cut label that names a producer's wine in a vintage the cellar lacks for it, but
+        has for another wine of that producer whose words the label explains as well, is
+        that other wine: the cut took the words that set it apart (``PRODUCER
+        MOREY-SAINT-DENIS 23`` for the producer's premier cru, the only one in 2023)."""
+        top, top_score = ranked[0]
+        wine = self._wines[top]
+        if not wine.producer or vintage in wine.vintages:
+            return ranked
+        lifted = dict(ranked)
+        for sibling in self._by_producer[wine.producer]:
+            if (
+                sibling != top
+                and vintage in self._wines[sibling].vintages
+                and explains[sibling] >= explains[top] - SIBLING_SLACK
+            ):
+                lifted[sibling] = max(lifted.get(sibling, 0.0), top_score - SIBLING_GAP)
+        if len(lifted) == len(ranked) and all(lifted[w] == s for w, s in ranked):
+            return ranked
+        return sorted(lifted.items(), key=lambda pair: (-pair[1], pair[0]))
 
     def _cut_identity(
         self, wine: int, best_for_word: dict[int, float], producer_cover: float
@@ -491,21 +534,34 @@ class CellarIndex:
         wanted_volume = parsed.volume_cl
         if wanted_volume is None or parsed.format in ("glass", "carafe"):
             wanted_volume = FORMAT_VOLUMES["bottle"]
-        found: list[tuple[bool, float, int, Suggestion]] = []
+        scored: list[tuple[int, float, list[tuple[int, float, Answer]]]] = []
         for wine_id, wine_score in ranked[: max(limit, 1) + 2]:
             wine = self._wines[wine_id]
-            matches = wine_score >= MATCH_SCORE and wine_score >= best - MATCH_MARGIN
+            rows = []
             for row in wine.items:
-                vintage = self._vintages[row]
-                penalty, answer = _vintage_judgement(parsed.vintage, vintage, wine)
+                penalty, answer = _vintage_judgement(parsed.vintage, self._vintages[row], wine)
                 volume = self._volumes[row]
                 if not math.isnan(volume) and abs(volume - wanted_volume) > 0.5:
                     penalty += VOLUME_PENALTY
-                score = max(0.0, wine_score - penalty)
+                rows.append((row, max(0.0, wine_score - penalty), answer))
+            scored.append((wine_id, wine_score, rows))
+        # A wine close on words whose item has the label's vintage is the label's wine as much
+        # as a better-named one without it: the margin is judged on items too.
+        best_item = max(
+            (score for _, ws, rows in scored if ws >= MATCH_SCORE for _, score, _ in rows),
+            default=0.0,
+        )
+        found: list[tuple[bool, float, int, Suggestion]] = []
+        for _, wine_score, rows in scored:
+            top = max(score for _, score, _ in rows)
+            matches = wine_score >= MATCH_SCORE and (
+                wine_score >= best - MATCH_MARGIN or top >= best_item - ITEM_MARGIN
+            )
+            for row, score, answer in rows:
                 suggestion = Suggestion(
                     self._ids[row],
                     self._names[row],
-                    vintage,
+                    self._vintages[row],
                     round(score, 1),
                     answer if matches else "no",
                 )
@@ -589,8 +645,9 @@ def _document(
         factors = doc.setdefault(w, [0.0, 0.0, 0.0])
         factors[1] = CONTEXT_FACTOR if w in appellation else factor
         if w not in producer and w not in appellation:
-            factors[0] = factor
-            generic = generic and weak
+            colour = w in COLOURS
+            factors[0] = COLOUR_NAME_FACTOR if colour else factor
+            generic = generic and (weak or (colour and COLOUR_NAME_FACTOR < 1.0))
     for w in producer:
         doc[w][2] = WEAK_FACTOR if w in WEAK_WORDS else 1.0
     found: dict[int, tuple[float, float, float]] = {}
