@@ -2,7 +2,8 @@
 
 At HQ, one table per synced entity (``chain_<entity>``) holds every store's rows under the
 identity ``(sb_store, key)`` (shared entities such as customers: the key alone), enforced by
-the primary key, so a resent row can never be there twice. ``stockbridge_acks`` holds, per
+the primary key, so a resent row can never be there twice (on SQLite the primary key is the
+table, ``WITHOUT ROWID``: one B-tree less to write per row pushed). ``stockbridge_acks`` holds, per
 store and entity, how far HQ has the store's rows (written in the same HQ transaction as those
 rows), ``stockbridge_stores`` the chain's stores and ``stockbridge_jobs`` HQ's requests. In the
 till, stockbridge keeps its pull cursors and the versions it last exchanged
@@ -153,7 +154,7 @@ def hq_tables(profile: Profile) -> tuple[MetaData, dict[str, Table]]:
                 Column("sb_origin_store", STORE_TYPE, nullable=False),
                 Column("sb_origin_version", sa.BigInteger()),
             ]
-        table = Table(f"chain_{entity.name}", metadata, *columns)
+        table = Table(f"chain_{entity.name}", metadata, *columns, sqlite_with_rowid=False)
         index_columns = ["sb_seq"] if is_shared(entity) else ["sb_store", "sb_seq"]
         sa.Index(f"ix_chain_{entity.name}_seq", *[table.c[c] for c in index_columns])
         tables[entity.name] = table
@@ -268,6 +269,36 @@ def as_dicts(result: sa.CursorResult) -> list[dict[str, Any]]:
     """A result's rows as plain dicts, the keys looked up once (not once per row)."""
     keys = list(result.keys())
     return [dict(zip(keys, row, strict=True)) for row in result.tuples()]
+
+
+def fetch_tuples(connection: sa.Connection, query: sa.Select) -> list[tuple]:
+    """The rows of ``query`` as plain tuples, in its column order.
+
+    The driver's cursor is read directly and only the columns whose type needs converting
+    (an SQLite timestamp's text, a MySQL boolean's integer) are converted, column by column,
+    as SQLAlchemy would have converted them row by row: building a row object per row is
+    most of what reading a 100,000-row backlog otherwise costs.
+    """
+    result = connection.execute(query)
+    try:
+        rows = list(result.cursor.fetchall())
+        described = result.cursor.description
+    finally:
+        result.close()
+    if not rows:
+        return rows
+    dialect = connection.dialect
+    processors = [
+        column.type.dialect_impl(dialect).result_processor(dialect, description[1])
+        for column, description in zip(query.selected_columns, described, strict=True)
+    ]
+    if not any(processors):
+        return rows
+    columns = [
+        list(map(convert, values)) if convert else values
+        for convert, values in zip(processors, zip(*rows, strict=True), strict=True)
+    ]
+    return list(zip(*columns, strict=True))
 
 
 def insert_many(

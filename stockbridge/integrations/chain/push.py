@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,7 +31,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from stockbridge.integrations.chain.database import (
     ChainError,
-    as_dicts,
+    fetch_tuples,
     for_update,
     insert_many,
     is_shared,
@@ -47,8 +48,19 @@ from stockbridge.integrations.chain.session import (
 from stockbridge.ledger.database import describe
 
 IN_CHUNK = 500
+Row = tuple
+"""A till row as the driver returned it, its values in the profile's column order (rows of a
+backlog travel as tuples: a dict per row is most of what a 100,000-row push would cost)."""
 Refused = Callable[[Entity, list[tuple[dict[str, Any], str]]], None]
 """Records refused rows (their values and reason) in the ledger before HQ's commit."""
+
+
+def position(entity: Entity, column: str) -> int:
+    return list(entity.columns).index(column)
+
+
+def as_dict(entity: Entity, row: Row) -> dict[str, Any]:
+    return dict(zip(entity.columns, row, strict=True))
 
 
 @dataclass
@@ -127,63 +139,83 @@ def till_read(chain: Chain, entity: Entity) -> sa.Select:
 
 
 def push_by_id(chain: Chain, entity: Entity, refused: Refused, skips: dict[str, set[str]]) -> None:
+    """Batches above the acknowledged id, then the gaps' ids again (once per run).
+
+    The till's next batch is read while HQ writes this one, in a thread of its own: a
+    backlog's reads and writes overlap, and a remote HQ's round trips hide the till's. A
+    batch read ahead is used only when HQ's acknowledged point is where it was read from.
+    """
     report = chain.report(entity.name)
-    till_table = chain.till_tables[entity.name]
-    id_column = till_table.c[entity.change_column]
+    id_at = position(entity, entity.change_column)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="till-read") as reader:
+        ahead: tuple[int, Future[list[Row]]] | None = None
+        first = True
+        while True:
+            ack = _current_ack(chain, entity)
+            if ahead is not None and ahead[0] == ack.high:
+                new = ahead[1].result()
+            else:
+                new = _till_batch(chain, entity, ack.high)
+            ahead = None
+            again = _till_ids(chain, entity, sorted(ack.gaps)) if first and ack.gaps else []
+            if not new and not again:
+                report.waiting = len(ack.gaps)
+                return
+            covered = max(ack.high, new[-1][id_at]) if new else ack.high
+            if len(new) == chain.config.batch_rows:
+                ahead = (covered, reader.submit(_till_batch, chain, entity, covered))
+            _send(chain, entity, ack, again + new, covered, refused, skips)
+            first = False
+            if not new:
+                return
+
+
+def _current_ack(chain: Chain, entity: Entity) -> Ack:
+    try:
+        with chain.hq.connect() as connection:
+            return read_ack(connection, chain, chain.store, entity.name, lock=False)
+    except SQLAlchemyError as exc:
+        raise unreachable(chain.hq, exc) from exc
+
+
+def _till_batch(chain: Chain, entity: Entity, above: int) -> list[Row]:
+    """The next ``batch_rows`` rows above id ``above``, in id order."""
+    id_column = chain.till_tables[entity.name].c[entity.change_column]
+    query = till_read(chain, entity).where(id_column > above).order_by(id_column)
+    try:
+        with chain.till.connect() as till:
+            return fetch_tuples(till, query.limit(chain.config.batch_rows))
+    except SQLAlchemyError as exc:
+        raise unreachable(chain.till, exc) from exc
+
+
+def _till_ids(chain: Chain, entity: Entity, wanted: list[int]) -> list[Row]:
+    """The rows of these ids that the till holds now (the gaps: late commits show up here)."""
+    id_column = chain.till_tables[entity.name].c[entity.change_column]
     read = till_read(chain, entity)
-    first = True
-    while True:
-        try:
-            with chain.hq.connect() as connection:
-                ack = read_ack(connection, chain, chain.store, entity.name, lock=False)
-        except SQLAlchemyError as exc:
-            raise unreachable(chain.hq, exc) from exc
-        try:
-            with chain.till.connect() as till:
-                new = as_dicts(
-                    till.execute(
-                        read.where(id_column > ack.high)
-                        .order_by(id_column)
-                        .limit(chain.config.batch_rows)
-                    )
-                )
-                again = []
-                if first and ack.gaps:
-                    wanted = sorted(ack.gaps)
-                    for start in range(0, len(wanted), IN_CHUNK):
-                        again += as_dicts(
-                            till.execute(
-                                read.where(
-                                    id_column.in_(wanted[start : start + IN_CHUNK])
-                                ).order_by(id_column)
-                            )
-                        )
-        except SQLAlchemyError as exc:
-            raise unreachable(chain.till, exc) from exc
-        gaps_before = len(ack.gaps)
-        if not new and not again:
-            report.waiting = gaps_before
-            return
-        rows = again + new
-        covered = max([ack.high] + [r[entity.change_column] for r in new])
-        _send(chain, entity, ack, rows, covered, refused, skips)
-        first = False
-        if not new:
-            return
+    rows: list[Row] = []
+    try:
+        with chain.till.connect() as till:
+            for start in range(0, len(wanted), IN_CHUNK):
+                chunk = wanted[start : start + IN_CHUNK]
+                rows += fetch_tuples(till, read.where(id_column.in_(chunk)).order_by(id_column))
+    except SQLAlchemyError as exc:
+        raise unreachable(chain.till, exc) from exc
+    return rows
 
 
 def _send(
     chain: Chain,
     entity: Entity,
     ack: Ack,
-    rows: list[dict[str, Any]],
+    rows: list[Row],
     covered: int,
     refused: Refused,
     skips: dict[str, set[str]],
 ) -> None:
     """One HQ transaction: the rows, their sequence numbers and the new ack point."""
     report = chain.report(entity.name)
-    id_name = entity.change_column
+    id_at = position(entity, entity.change_column)
     sendable, passed = _screen(chain, entity, rows, refused, skips)
     try:
         with chain.hq.begin() as connection:
@@ -196,7 +228,7 @@ def _send(
                 )
             sendable, _waiting = _with_parents(connection, chain, entity, sendable)
             _insert(connection, chain, entity, locked, sendable)
-            sent_ids = {r[id_name] for r in sendable} | passed
+            sent_ids = {r[id_at] for r in sendable} | passed
             gaps = (ack.gaps | set(range(ack.high + 1, covered + 1))) - sent_ids
             floor = covered - chain.config.gap_window
             given_up = sorted(g for g in gaps if g <= floor)
@@ -224,27 +256,31 @@ def _send(
 def _screen(
     chain: Chain,
     entity: Entity,
-    rows: list[dict[str, Any]],
+    rows: list[Row],
     refused: Refused,
     skips: dict[str, set[str]],
-) -> tuple[list[dict[str, Any]], set[int]]:
+) -> tuple[list[Row], set[Any]]:
     """Rows another store's (refused, reported) or skipped by hand pass without being sent."""
     report = chain.report(entity.name)
     column = chain.profile.store_column
     mine = chain.config.till_store_id
     skipped = skipped_keys(skips, entity)
-    checks_claims = bool(column and column in entity.columns)
-    if not checks_claims and not skipped:  # nothing to screen: no per-row work
+    claim_at = position(entity, column) if column and column in entity.columns else None
+    if claim_at is None and not skipped:  # nothing to screen: no per-row work
         return rows, set()
+    if not skipped and all(r[claim_at] is None or r[claim_at] == mine for r in rows):
+        return rows, set()  # every row is this store's
+    change_at = position(entity, entity.change_column)
     sendable, passed, refusals = [], set(), []
     for row in rows:
-        claim = row.get(column) if checks_claims else None
+        claim = row[claim_at] if claim_at is not None else None
         if claim is not None and str(claim) != mine:
-            refusals.append((row, f"the row claims store '{claim}', this till is store '{mine}'"))
-            passed.add(row[entity.change_column])
-        elif skipped and key_text(entity, row) in skipped:
+            why = f"the row claims store '{claim}', this till is store '{mine}'"
+            refusals.append((as_dict(entity, row), why))
+            passed.add(row[change_at])
+        elif skipped and key_text(entity, as_dict(entity, row)) in skipped:
             report.skipped += 1
-            passed.add(row[entity.change_column])
+            passed.add(row[change_at])
         else:
             sendable.append(row)
     if refusals:
@@ -254,26 +290,40 @@ def _screen(
 
 
 def _with_parents(
-    connection: sa.Connection, chain: Chain, entity: Entity, rows: list[dict[str, Any]]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    connection: sa.Connection, chain: Chain, entity: Entity, rows: list[Row]
+) -> tuple[list[Row], list[Row]]:
     """A line whose ticket is not at HQ yet waits (stays a gap) instead of arriving alone."""
     if entity.parent is None or not rows:
         return rows, []
     parent = chain.profile.entity(entity.parent.entity)
     table = chain.hq_tables[parent.name]
-    wanted = sorted({r[entity.parent.column] for r in rows if r[entity.parent.column] is not None})
+    key = table.c[parent.key[0]]
+    at = position(entity, entity.parent.column)
+    wanted = sorted({r[at] for r in rows if r[at] is not None})
     present: set[Any] = set()
-    for start in range(0, len(wanted), IN_CHUNK):
-        present |= set(
+    if wanted and isinstance(wanted[0], int) and wanted[-1] - wanted[0] < 4 * len(wanted):
+        # a backlog's tickets are dense: one range read instead of IN lists
+        present = set(
             connection.execute(
-                sa.select(table.c[parent.key[0]]).where(
-                    table.c.sb_store == chain.store,
-                    table.c[parent.key[0]].in_(wanted[start : start + IN_CHUNK]),
+                sa.select(key).where(
+                    table.c.sb_store == chain.store, key.between(wanted[0], wanted[-1])
                 )
             ).scalars()
         )
-    ready = [r for r in rows if r[entity.parent.column] in present]
-    return ready, [r for r in rows if r[entity.parent.column] not in present]
+    else:
+        for start in range(0, len(wanted), IN_CHUNK):
+            present |= set(
+                connection.execute(
+                    sa.select(key).where(
+                        table.c.sb_store == chain.store,
+                        key.in_(wanted[start : start + IN_CHUNK]),
+                    )
+                ).scalars()
+            )
+    ready = [r for r in rows if r[at] in present]
+    if len(ready) == len(rows):
+        return rows, []
+    return ready, [r for r in rows if r[at] not in present]
 
 
 def _insert(
@@ -281,17 +331,15 @@ def _insert(
     chain: Chain,
     entity: Entity,
     ack: Ack,
-    rows: list[dict[str, Any]],
+    rows: list[Row],
     update: Iterable[str] = (),
 ) -> None:
     now = utc_now()
     columns = list(entity.columns)
     first = ack.seq + 1
     ack.seq += len(rows)
-    prepared = [
-        (*[row[c] for c in columns], chain.store, seq, now)
-        for seq, row in enumerate(rows, start=first)
-    ]
+    store = chain.store
+    prepared = [(*row, store, seq, now) for seq, row in enumerate(rows, start=first)]
     table = chain.hq_tables[entity.name]
     insert_many(
         connection,
@@ -322,18 +370,18 @@ def _stop_at_poison(chain, entity, ack, sendable, passed, refused, skips, error)
         raise unreachable(chain.hq, exc) from exc
     if bad_index is None:
         raise unreachable(chain.hq, error)
-    id_name = entity.change_column
+    id_at = position(entity, entity.change_column)
     bad = sendable[bad_index]
     before = sendable[:bad_index]
     if before or passed:
-        bad_id = bad[id_name]
+        bad_id = bad[id_at]
         below = {i for i in passed if i < bad_id}
-        covered = max([ack.high] + [r[id_name] for r in before if r[id_name] > ack.high])
+        covered = max([ack.high] + [r[id_at] for r in before if r[id_at] > ack.high])
         covered = max(covered, max(below, default=ack.high))
         _send(chain, entity, ack, before, min(covered, bad_id - 1), refused, {})
-    values = {c: bad[c] for c in entity.columns}
+    values = as_dict(entity, bad)
     poison = Poison(
-        chain.config_path, chain.store, entity.name, key_text(entity, bad), values, reason
+        chain.config_path, chain.store, entity.name, key_text(entity, values), values, reason
     )
     chain.report(entity.name).stopped = str(poison)
     raise poison
@@ -367,12 +415,13 @@ def push_by_modified(
             query = query.where(changed >= start)
         try:
             with chain.till.connect() as till:
-                rows = as_dicts(till.execute(query))
+                rows = fetch_tuples(till, query)
         except SQLAlchemyError as exc:
             raise unreachable(chain.till, exc) from exc
         if not rows:
             return
-        after = (rows[-1][entity.change_column], rows[-1][entity.key[0]])
+        change_at, key_at = position(entity, entity.change_column), position(entity, entity.key[0])
+        after = (rows[-1][change_at], rows[-1][key_at])
         sendable, _ = _screen(chain, entity, rows, refused, skips)
         try:
             with chain.hq.begin() as connection:
@@ -383,19 +432,19 @@ def push_by_modified(
                 _insert(
                     connection, chain, entity, locked, fresh, [*update, "sb_seq", "sb_received_at"]
                 )
-                newest = max(r[entity.change_column] for r in rows)
+                newest = max(r[change_at] for r in rows)
                 current = _mark_value(entity, locked.mark)
                 if current is None or newest > current:
                     locked.mark = _mark_text(newest)
                 write_ack(connection, chain, chain.store, entity.name, locked)
         except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
             bad = _first_refused(chain, entity, sendable) or (sendable[0] if sendable else rows[0])
-            values = {c: bad[c] for c in entity.columns}
+            values = as_dict(entity, bad)
             poison = Poison(
                 chain.config_path,
                 chain.store,
                 entity.name,
-                key_text(entity, bad),
+                key_text(entity, values),
                 values,
                 describe(exc),
             )
@@ -408,7 +457,7 @@ def push_by_modified(
             return
 
 
-def _first_refused(chain: Chain, entity: Entity, rows: list[dict[str, Any]]):
+def _first_refused(chain: Chain, entity: Entity, rows: list[Row]) -> Row | None:
     try:
         with chain.hq.connect() as connection, connection.begin() as transaction:
             probe = Ack(0, set(), None, 0)
@@ -425,25 +474,25 @@ def _first_refused(chain: Chain, entity: Entity, rows: list[dict[str, Any]]):
 
 
 def _changed_only(
-    connection: sa.Connection, chain: Chain, entity: Entity, rows: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+    connection: sa.Connection, chain: Chain, entity: Entity, rows: list[Row]
+) -> list[Row]:
     """The rows HQ does not hold as they are (a re-read window brings many unchanged)."""
     if not rows:
         return []
     table = chain.hq_tables[entity.name]
     key = entity.key[0]
+    key_at = position(entity, key)
     held: dict[Any, tuple] = {}
     columns = list(entity.columns)
-    wanted = [r[key] for r in rows]
+    wanted = [r[key_at] for r in rows]
     for start in range(0, len(wanted), IN_CHUNK):
         for found in connection.execute(
             sa.select(*[table.c[c] for c in columns]).where(
                 table.c.sb_store == chain.store, table.c[key].in_(wanted[start : start + IN_CHUNK])
             )
         ):
-            values = dict(found._mapping)
-            held[values[key]] = tuple(plain(values[c]) for c in columns)
-    return [r for r in rows if held.get(r[key]) != tuple(plain(r[c]) for c in columns)]
+            held[found[key_at]] = tuple(plain(v) for v in found)
+    return [r for r in rows if held.get(r[key_at]) != tuple(plain(v) for v in r)]
 
 
 def _mark_value(entity: Entity, mark: str | None) -> Any:

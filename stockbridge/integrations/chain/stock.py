@@ -9,15 +9,15 @@ into the receiving store has its own cursor in that store (``transfer_in:<from>:
 from __future__ import annotations
 
 import hashlib
-from decimal import Decimal
-from typing import Any
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from stockbridge.integrations.chain.database import as_dicts, unreachable
+from stockbridge.integrations.chain.database import fetch_tuples, unreachable
 from stockbridge.integrations.chain.profile import Entity
 from stockbridge.integrations.chain.session import Chain
 from stockbridge.ledger.ledger import Ledger, NewDocument
@@ -27,16 +27,27 @@ CHUNK = 50_000
 INTEGRATION = "chain"
 
 
-def milli(value: Any) -> int:
-    return int((Decimal(value) * 1000).to_integral_value())
+class Moved(NamedTuple):
+    """HQ's rows of one entity that move stock, column by column."""
+
+    keys: list
+    articles: list
+    thousandths: list
+    seqs: list
 
 
-def _rows(chain: Chain, entity: Entity, after: int, to_store: str | None = None):
+def _rows(chain: Chain, entity: Entity, after: int, to_store: str | None = None) -> Moved | None:
+    """The next rows after ``after`` in HQ's numbering. HQ computes each quantity's
+    thousandths (exact on every database: a decimal times 1000, rounded), so no row is
+    turned into a Decimal here."""
     table = chain.hq_tables[entity.name]
-    needed = {entity.key[0], entity.stock.article, entity.stock.quantity}
+    quantity = table.c[entity.stock.quantity]
     query = (
         sa.select(
-            *[table.c[c] for c in sorted(needed)], table.c.sb_seq, *_parent_columns(chain, entity)
+            table.c[entity.key[0]],
+            table.c[entity.stock.article],
+            sa.cast(sa.func.round(quantity * 1000), sa.BigInteger),
+            table.c.sb_seq,
         )
         .where(table.c.sb_store == chain.store, table.c.sb_seq > after)
         .order_by(table.c.sb_seq)
@@ -47,21 +58,15 @@ def _rows(chain: Chain, entity: Entity, after: int, to_store: str | None = None)
         query = query.where(_to_store_column(chain, entity) == to_store)
     try:
         with chain.hq.connect() as connection:
-            return as_dicts(connection.execute(query))
+            rows = fetch_tuples(connection, query)
     except SQLAlchemyError as exc:
         raise unreachable(chain.hq, exc) from exc
-
-
-def _parent_columns(chain: Chain, entity: Entity) -> list:
-    target = entity.stock.to_store if entity.stock else None
-    if target and target.startswith("parent."):
-        parent = chain.hq_tables[entity.parent.entity]
-        return [parent.c[target.removeprefix("parent.")].label("sb_to_store")]
-    return []
+    return Moved(*map(list, zip(*rows, strict=True))) if rows else None
 
 
 def _join_parent(chain: Chain, entity: Entity, query):
-    if not _parent_columns(chain, entity):
+    target = entity.stock.to_store if entity.stock else None
+    if not (target and target.startswith("parent.")):
         return query
     table = chain.hq_tables[entity.name]
     parent_entity = chain.profile.entity(entity.parent.entity)
@@ -122,14 +127,14 @@ def _apply(
     ledger: Ledger,
     run_id: str,
     entity: Entity,
-    rows: list[dict[str, Any]],
+    rows: Moved,
     store: str,
     cursor: str,
     direction: int,
 ) -> int:
     """One ledger transaction: a document for the rows, their movements, the cursor."""
     mapping = entity.stock
-    first, last = int(rows[0]["sb_seq"]), int(rows[-1]["sb_seq"])
+    first, last = int(rows.seqs[0]), int(rows.seqs[-1])
     receiving = direction == 1
     kind = "transfer_in" if receiving else mapping.kind
     sign = -mapping.sign if receiving else mapping.sign
@@ -140,19 +145,23 @@ def _apply(
     ).hexdigest()[:32]
     source = f"chain:{chain.store}"
     document = f"{entity.name} {first}-{last}" + (f" from {chain.store}" if receiving else "")
+    keys = pa.array(rows.keys)
+    size = len(keys)
     table = movement_table(
         store=store,
         run_id=run_id,
-        references=pa.array([str(r[mapping.article]) for r in rows], pa.string()),
-        quantities=np.array([sign * milli(r[mapping.quantity]) for r in rows], dtype=np.int64),
-        kinds=pa.array([kind] * len(rows), pa.string()),
-        lines=np.array([int(r[entity.key[0]]) for r in rows], dtype=np.int64),
+        references=pa.array(rows.articles).cast(pa.string()),
+        quantities=sign * np.asarray(rows.thousandths, dtype=np.int64),
+        kinds=pa.DictionaryArray.from_arrays(
+            pa.array(np.zeros(size, dtype=np.int32)), pa.array([kind])
+        ).cast(pa.string()),
+        lines=np.asarray(keys.cast(pa.int64())),
         documents=[Document(batch_id, source, document)],
-        document_index=np.zeros(len(rows), dtype=np.int32),
-        document_numbers=pa.array([f"{chain.store}:{r[entity.key[0]]}" for r in rows]),
+        document_index=np.zeros(size, dtype=np.int32),
+        document_numbers=pc.binary_join_element_wise(f"{chain.store}:", keys.cast(pa.string()), ""),
     )
     with ledger.batch(store, INTEGRATION, run_id) as batch:
         batch.add_documents([NewDocument(batch_id, source, document, batch_id)])
         batch.add_movements(table)
         batch.set_cursor(cursor, str(last))
-    return len(rows)
+    return size

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import time
 from typing import Any
 
 import pyarrow as pa
@@ -88,6 +89,7 @@ def sync(ctx: RunContext, config_path: str, only: str | None = None) -> None:
                 reset_pull(chain, chain.profile.entity(job.what))
         if resend:
             _reset_stock_levels(chain)
+        started = time.perf_counter()
         for entity in _pushed(chain):
             if target and target != ("push", entity.name):
                 continue
@@ -96,16 +98,19 @@ def sync(ctx: RunContext, config_path: str, only: str | None = None) -> None:
             except Poison as poison:
                 stopped.append(poison)
                 _record_poison(ctx, chain, poison)
+        pushed_at = time.perf_counter()
         for entity in _pulled(chain):
             if target and target != ("pull", entity.name):
                 continue
             if target:
                 reset_pull(chain, entity)
             pull_entity(chain, entity)
+        pulled_at = time.perf_counter()
         moved = 0
         for entity in chain.profile.entities:
             if entity.stock is not None and entity in _pushed(chain):
                 moved += apply_stock(chain, ctx.ledger, ctx.run_id, entity)
+        phases = (pushed_at - started, pulled_at - pushed_at, time.perf_counter() - pulled_at)
         for job in jobs:
             report = chain.reports.get(job.what if job.what != RESEND_STOCK else "stock_levels")
             finish_job(chain.hq, chain.hq_tables, job, report.line() if report else "done")
@@ -123,6 +128,10 @@ def sync(ctx: RunContext, config_path: str, only: str | None = None) -> None:
             summary.notes.append("nothing new either way")
         if moved:
             summary.notes.append(f"{moved} stock movement(s) applied to the chain's ledger")
+        if any(r.sent or r.received for r in reports) or moved:
+            summary.notes.append(
+                "time spent: push {:.2f} s, pull {:.2f} s, ledger stock {:.2f} s".format(*phases)
+            )
         if jobs:
             summary.notes.append(
                 f"{len(jobs)} job(s) from HQ done: " + ", ".join(j.what for j in jobs)
