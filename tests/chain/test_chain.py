@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from stockbridge.config.loader import InvalidStoreFile, load_store
 from stockbridge.integrations.chain.checks import checks
+from stockbridge.integrations.chain.database import COPY_FROM
 from tests.chain.chain_store import PROFILE, make_chain, run
 
 CLI = Path(sys.executable).with_name("stockbridge")
@@ -317,6 +318,28 @@ def test_a_row_hq_refuses_stops_its_entity_only_until_skipped(tmp_path, database
             sa.text("SELECT name FROM cursors WHERE store = 'lyon'")
         ).scalars()
         assert "skip:ticket_lines:2" in list(names)
+
+
+@pytest.mark.postgres
+def test_a_backlog_pushed_through_copy_stops_at_the_row_hq_refuses(tmp_path, databases):
+    """A PostgreSQL HQ takes large batches through COPY; a value refused there is still found
+    row by row: the rows before it arrive, the row is named, nothing after it is sent."""
+    chain = make_chain(tmp_path, databases, hq_kind="postgresql", stores=("lyon",))
+    completed(run(chain.configs["hq"]))
+    till = chain.tills["lyon"]
+    till.sales_backlog(100, 4)
+    assert COPY_FROM < 400
+    lines = till.tables["ticket_lines"]
+    with till.engine.begin() as connection:
+        connection.execute(lines.update().where(lines.c.id == 250).values(label="x" * 200))
+    summary = run(chain.configs["lyon"])
+    assert summary.state == "failed"
+    assert "HQ refused ticket_lines row 250" in summary.message
+    assert sorted(r["id"] for r in chain.hq_rows("chain_ticket_lines")) == list(range(1, 250))
+    assert len(chain.hq_rows("chain_tickets")) == 100
+    assert {r["label"] for r in chain.hq_rows("chain_ticket_lines")} == {
+        r["label"] for r in till.rows("ticket_lines") if r["id"] < 250
+    }
 
 
 # -- 5. jobs ----------------------------------------------------------------------------------

@@ -301,6 +301,10 @@ def fetch_tuples(connection: sa.Connection, query: sa.Select) -> list[tuple]:
     return list(zip(*columns, strict=True))
 
 
+COPY_FROM = 200
+"""From this many rows, a PostgreSQL HQ takes a batch through COPY (its documented bulk path)."""
+
+
 def insert_many(
     connection: sa.Connection,
     table: Table,
@@ -309,20 +313,18 @@ def insert_many(
     key: list[str],
     update: list[str],
 ) -> None:
-    """Bulk upsert through the driver's own executemany (psycopg pipelines it, PyMySQL
-    rewrites it into multi-row INSERTs): the per-row work of SQLAlchemy's compiler is what a
-    100,000-row backlog would otherwise spend its time in."""
+    """Bulk upsert through the driver's own bulk path: PostgreSQL's COPY into a temporary
+    table, then one INSERT ... SELECT; elsewhere the driver's executemany (PyMySQL rewrites
+    it into multi-row INSERTs). The per-row work of SQLAlchemy's compiler, or of one
+    statement per row, is what a 100,000-row backlog would otherwise spend its time in."""
     if not rows:
         return
     dialect = connection.dialect.name
     quote = connection.dialect.identifier_preparer.quote
     names = ", ".join(quote(c) for c in columns)
-    mark = "?" if dialect == "sqlite" else "%s"
-    values = ", ".join([mark] * len(columns))
-    sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({values})"
     if dialect in ("mysql", "mariadb"):
         changes = update or key[:1]
-        sql += " ON DUPLICATE KEY UPDATE " + ", ".join(
+        conflict = " ON DUPLICATE KEY UPDATE " + ", ".join(
             f"{quote(c)} = VALUES({quote(c)})" if update else f"{quote(c)} = {quote(c)}"
             for c in changes
         )
@@ -330,9 +332,12 @@ def insert_many(
         target = ", ".join(quote(c) for c in key)
         if update:
             sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in update)
-            sql += f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
+            conflict = f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
         else:
-            sql += f" ON CONFLICT ({target}) DO NOTHING"
+            conflict = f" ON CONFLICT ({target}) DO NOTHING"
+    if dialect == "postgresql" and len(rows) >= COPY_FROM:
+        _copy_then_insert(connection, table, names, rows, conflict)
+        return
     decimals = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, sa.Numeric)]
     if (
         dialect == "sqlite"
@@ -342,7 +347,40 @@ def insert_many(
         )
     ):
         rows = [tuple(float(v) if isinstance(v, Decimal) else v for v in row) for row in rows]
+    mark = "?" if dialect == "sqlite" else "%s"
+    values = ", ".join([mark] * len(columns))
+    sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({values}){conflict}"
     connection.exec_driver_sql(sql, rows)
+
+
+def _copy_then_insert(
+    connection: sa.Connection, table: Table, names: str, rows: list[tuple], conflict: str
+) -> None:
+    """COPY into a temporary table of this transaction, then one upsert from it. The
+    temporary table (``ON COMMIT DROP``) needs PostgreSQL's TEMPORARY privilege, which every
+    user has unless it was revoked. A value COPY refuses (too long, not a number) raises
+    the same SQLAlchemy error an INSERT would, so a poison row is still found row by row."""
+    quote = connection.dialect.identifier_preparer.quote
+    name, loading = quote(table.name), quote(f"sb_load_{table.name}")
+    connection.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {loading}"
+        f" (LIKE {name} INCLUDING DEFAULTS) ON COMMIT DROP"
+    )
+    statement = f"COPY {loading} ({names}) FROM STDIN"
+    cursor = connection.connection.cursor()
+    dbapi = connection.dialect.loaded_dbapi
+    try:
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi.Error) from exc
+    finally:
+        cursor.close()
+    connection.exec_driver_sql(
+        f"INSERT INTO {name} ({names}) SELECT {names} FROM {loading}{conflict}"
+    )
+    connection.exec_driver_sql(f"TRUNCATE {loading}")
 
 
 def for_update(query: sa.Select, connection: sa.Connection) -> sa.Select:
