@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 EPHEMERAL_STARTUP_SECONDS = 120
@@ -81,3 +84,24 @@ def server_problem(exc: BaseException) -> str | None:
             return SERVER_GONE.format(url=url)
     cause = exc.__cause__ or exc.__context__
     return server_problem(cause) if cause is not None and cause is not exc else None
+
+
+BULK_GC_THRESHOLD = 50_000
+
+
+@contextmanager
+def bulk_rows() -> Iterator[None]:
+    """Collect reference cycles less often while rows are made by the hundred thousand.
+
+    A row (a tuple of numbers and text) is in no cycle: reference counting frees it. But the
+    cycle collector starts every 700 new objects and walks the young ones, and every so often
+    every object of the process (Prefect's included): about a fifth of a 100,000-row chain
+    push's CPU. Here it starts every 50,000 instead, so cycles made meanwhile (by Prefect's
+    threads) are still collected. Process-wide, like the collector; nesting is harmless.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], BULK_GC_THRESHOLD), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)

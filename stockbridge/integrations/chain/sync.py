@@ -26,6 +26,7 @@ from stockbridge.integrations.chain.session import Chain, Poison, key_text, raw_
 from stockbridge.integrations.chain.stock import INTEGRATION, apply_stock
 from stockbridge.ledger.ledger import NewDocument
 from stockbridge.ledger.tables import cursors
+from stockbridge.runtime import bulk_rows
 
 SKIP_PREFIX = "skip:"
 
@@ -78,8 +79,6 @@ def sync(ctx: RunContext, config_path: str, only: str | None = None) -> None:
             register_chain(chain)
         target = parse_only(only, chain)
         stopped: list[Poison] = []
-        skips = skipped_rows(ctx)
-        refused = _refusal_recorder(ctx, chain)
         jobs = [] if target else waiting_jobs(chain.hq, chain.hq_tables, chain.store)
         resend = False
         for job in jobs:
@@ -89,28 +88,8 @@ def sync(ctx: RunContext, config_path: str, only: str | None = None) -> None:
                 reset_pull(chain, chain.profile.entity(job.what))
         if resend:
             _reset_stock_levels(chain)
-        started = time.perf_counter()
-        for entity in _pushed(chain):
-            if target and target != ("push", entity.name):
-                continue
-            try:
-                push_entity(chain, entity, refused, skips)
-            except Poison as poison:
-                stopped.append(poison)
-                _record_poison(ctx, chain, poison)
-        pushed_at = time.perf_counter()
-        for entity in _pulled(chain):
-            if target and target != ("pull", entity.name):
-                continue
-            if target:
-                reset_pull(chain, entity)
-            pull_entity(chain, entity)
-        pulled_at = time.perf_counter()
-        moved = 0
-        for entity in chain.profile.entities:
-            if entity.stock is not None and entity in _pushed(chain):
-                moved += apply_stock(chain, ctx.ledger, ctx.run_id, entity)
-        phases = (pushed_at - started, pulled_at - pushed_at, time.perf_counter() - pulled_at)
+        with bulk_rows():
+            moved, phases = _exchange(ctx, chain, target, stopped)
         for job in jobs:
             report = chain.reports.get(job.what if job.what != RESEND_STOCK else "stock_levels")
             finish_job(chain.hq, chain.hq_tables, job, report.line() if report else "done")
@@ -145,6 +124,37 @@ def sync(ctx: RunContext, config_path: str, only: str | None = None) -> None:
             raise ChainError(str(stopped[0]) + more)
     finally:
         chain.close()
+
+
+def _exchange(
+    ctx: RunContext, chain: Chain, target: tuple[str, str] | None, stopped: list[Poison]
+) -> tuple[int, tuple[float, float, float]]:
+    """Push, pull, then the ledger's stock; returns the movements applied and each phase's
+    seconds (the run's notes say where its time went)."""
+    skips = skipped_rows(ctx)
+    refused = _refusal_recorder(ctx, chain)
+    started = time.perf_counter()
+    for entity in _pushed(chain):
+        if target and target != ("push", entity.name):
+            continue
+        try:
+            push_entity(chain, entity, refused, skips)
+        except Poison as poison:
+            stopped.append(poison)
+            _record_poison(ctx, chain, poison)
+    pushed_at = time.perf_counter()
+    for entity in _pulled(chain):
+        if target and target != ("pull", entity.name):
+            continue
+        if target:
+            reset_pull(chain, entity)
+        pull_entity(chain, entity)
+    pulled_at = time.perf_counter()
+    moved = 0
+    for entity in chain.profile.entities:
+        if entity.stock is not None and entity in _pushed(chain):
+            moved += apply_stock(chain, ctx.ledger, ctx.run_id, entity)
+    return moved, (pushed_at - started, pulled_at - pushed_at, time.perf_counter() - pulled_at)
 
 
 def start_checks_at(ctx: RunContext, config_path: str) -> None:
