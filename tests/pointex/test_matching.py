@@ -200,6 +200,24 @@ def test_another_cuvee_of_the_producer_is_not_the_wine() -> None:
     assert not found or found[0].answer == "no"
 
 
+def test_the_producers_only_wine_in_the_labels_vintage() -> None:
+    # A label cut down to the producer and the vintage: of the producer's wines only the
+    # vieilles vignes has a 2007, so the label names it as well as a one-wine producer's.
+    rows = [
+        ("V12", "Morey-Saint-Denis", "Domaine Valchetac", 2012, 75),
+        ("V18", "Morey-Saint-Denis", "Domaine Valchetac", 2018, 75),
+        ("VV05", "Morey-Saint-Denis Vieilles Vignes", "Domaine Valchetac", 2005, 75),
+        ("VV07", "Morey-Saint-Denis Vieilles Vignes", "Domaine Valchetac", 2007, 75),
+        ("F18", "Fixin", "Domaine Valchetac", 2018, 75),
+        ("R07", "Morey-Saint-Denis", "Domaine Roblot", 2007, 75),
+    ]
+    index = CellarIndex(cellar(rows))
+    found = index.suggest("VALCHETAC 2007 BOUT")
+    assert (found[0].item, found[0].answer) == ("VV07", "yes")
+    # Two of the producer's wines have a 2018: the label names neither.
+    assert all(s.answer == "no" for s in index.suggest("VALCHETAC 2018"))
+
+
 def test_nothing_close_is_no(small: CellarIndex) -> None:
     for label in ("COCA COLA 33CL", "CH LATOUR 2010", "", "   "):
         found = small.suggest(label)

@@ -21,8 +21,9 @@ Matching the wine
     * how much the label names of what sets the wine apart: the name's words that are not
       the producer's or the appellation's (``pavillon`` in *Pavillon Rouge du Château
       Margaux*, producer Château Margaux). Naming the producer instead counts as much as
-      that producer has few wines in the cellar, and never for a château's second wines
-      (a château's name is its grand vin's). A generic wine (*Meursault* by Domaine Roulot)
+      that producer has few wines in the cellar, or few in the label's vintage (``PRODUCER
+      2007`` names its only 2007), and never for a château's second wines (a château's
+      name is its grand vin's). A generic wine (*Meursault* by Domaine Roulot)
       is named by its name or its producer. Wines without a producer are judged loosely
       (their name may hold the producer's words, which labels leave out). This is what
       puts ``Château Margaux`` above ``Pavillon Rouge`` for ``CH MARGAUX``, and says ``no``
@@ -315,6 +316,21 @@ class CellarIndex:
                 for w in wines
             ]
         )
+        # The same share among the producer's wines in one vintage: ``PRODUCER 2011`` names
+        # the producer's only 2011 as well as a producer with one wine names that wine.
+        in_vintage: dict[int, dict[tuple[str, ...], list[int]]] = {}
+        for number, wine in enumerate(wines):
+            if wine.producer and wine.producer[0] != "chateau":
+                for vintage in wine.vintages:
+                    in_vintage.setdefault(vintage, {}).setdefault(wine.producer, []).append(number)
+        self._vintage_share: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for vintage, makers_of in in_vintage.items():
+            numbers = [n for ns in makers_of.values() for n in ns]
+            shares = [1.0 / math.sqrt(len(ns)) for ns in makers_of.values() for _ in ns]
+            self._vintage_share[vintage] = (
+                np.array(numbers, dtype=np.int64),
+                np.array(shares, dtype=np.float64),
+            )
         self._beta = np.array([IDENTITY_BETA if w.producer else LOOSE_BETA for w in wines])
         self._colour = np.array([wine.colour for wine in wines], dtype=np.int8)
         self._colour_unknown = np.where(self._colour == 0, COLOUR_UNKNOWN, 0.0)
@@ -431,7 +447,12 @@ class CellarIndex:
             for kind in range(3):
                 np.add.at(named[kind], wines, self._post_weights[kind, lo:hi] * similarity)
         covered = np.minimum(named / self._totals, 1.0)
-        by_producer = self._producer_share * covered[2]
+        share = self._producer_share
+        if parsed.vintage in self._vintage_share:
+            share = share.copy()
+            numbers, shares = self._vintage_share[parsed.vintage]
+            share[numbers] = np.maximum(share[numbers], shares)
+        by_producer = share * covered[2]
         identity = np.where(
             self._generic,
             np.maximum(covered[1], covered[2]),
@@ -450,7 +471,7 @@ class CellarIndex:
             candidates = candidates[top]
         if maybe_cut:
             for wine in candidates:
-                cut = self._cut_identity(int(wine), best_for_word, covered[2, wine])
+                cut = self._cut_identity(int(wine), best_for_word, covered[2, wine], share[wine])
                 if cut is not None:
                     lenient = _score(explains[wine], *cut, self._beta[wine]) * factor[wine]
                     scores[wine] = max(scores[wine], lenient)
@@ -483,7 +504,7 @@ class CellarIndex:
         return sorted(lifted.items(), key=lambda pair: (-pair[1], pair[0]))
 
     def _cut_identity(
-        self, wine: int, best_for_word: dict[int, float], producer_cover: float
+        self, wine: int, best_for_word: dict[int, float], producer_cover: float, share: float
     ) -> tuple[float, float] | None:
         """(identity, name coverage) of a wine for a label that may have been cut at the
         till's width, or None when the label does not look like the start of its name.
@@ -509,7 +530,7 @@ class CellarIndex:
         name = min(sums[1] / self._totals[1, wine], 1.0)
         if self._generic[wine]:
             return max(name, producer_cover), name
-        return max(distinct, self._producer_share[wine] * producer_cover), name
+        return max(distinct, share * producer_cover), name
 
     def _rerank(
         self, parsed: ParsedLabel, candidates: np.ndarray, scores: np.ndarray
