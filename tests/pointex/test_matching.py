@@ -47,6 +47,9 @@ from tests.pointex import labelled
         ("TAYLOR TAWNY 20 ANS", "taylor tawny 20ans"),
         ("BOLLINGER R.D.", "bollinger rd"),
         ("CH9DP BEAUCASTEL", "chateauneuf pape beaucastel"),
+        ("PEYSSAC M 2011 VERRE", "peyssac m"),
+        ("CH MARGAUX 15 V", "chateau margaux"),
+        ("CH D YQUEM 15", "chateau yquem"),
     ],
 )
 def test_words_are_normalised_and_abbreviations_expanded(label: str, wine: str) -> None:
@@ -216,6 +219,22 @@ def test_the_producers_only_wine_in_the_labels_vintage() -> None:
     assert (found[0].item, found[0].answer) == ("VV07", "yes")
     # Two of the producer's wines have a 2018: the label names neither.
     assert all(s.answer == "no" for s in index.suggest("VALCHETAC 2018"))
+
+
+def test_a_word_cut_to_one_letter_starts_the_rest_of_the_name() -> None:
+    rows = [
+        ("VAU", "Mercurey 1er Cru Les Vaucrains", "Domaine Dulotot", 2023, 75),
+        ("RUG", "Mercurey 1er Cru Les Rugiens", "Domaine Dulotot", 2023, 75),
+        ("MER", "Mercurey", "Domaine Dulotot", 2023, 75),
+        ("BR", "Bourgogne Rouge", "Domaine Dulotot", 2022, 75),
+        ("BB", "Bourgogne Blanc", "Domaine Dulotot", 2022, 75),
+        ("GEV", "Gevrey-Chambertin", "Domaine Roblot", 2022, 75),
+    ]
+    index = CellarIndex(cellar(rows))
+    for label, item in [("DULOTOT MERCU 1ER V 23", "VAU"), ("DULOTOT BOURG R 22", "BR")]:
+        found = index.suggest(label)
+        assert (found[0].item, found[0].answer) == (item, "yes"), (label, found)
+        assert found[1].answer == "no", (label, found)  # the letter tells the sibling apart
 
 
 def test_nothing_close_is_no(small: CellarIndex) -> None:

@@ -262,5 +262,16 @@ def parse_label(label: str) -> ParsedLabel:
         volume = FORMAT_VOLUMES[shape]
     if shape is None and volume is not None:
         shape = next((f for f, v in FORMAT_VOLUMES.items() if v == volume), None)
-    words = [token for token in tokens if token not in FORMAT_WORDS]
-    return ParsedLabel(" ".join(expand(words)), vintage, shape, volume)
+    kept = [(at, token) for at, token in enumerate(tokens) if token not in FORMAT_WORDS]
+    words = expand([token for _, token in kept])
+    if kept and _cut_to_a_letter(*kept[-1], vintage_at):
+        # "PEYSSAC M 2011": the till's width left one letter of the last word; it is the
+        # start of a word (Meursault), where elsewhere a single letter is an elided article.
+        words.append(kept[-1][1])
+    return ParsedLabel(" ".join(words), vintage, shape, volume)
+
+
+def _cut_to_a_letter(at: int, token: str, vintage_at: int | None) -> bool:
+    """Whether the label's last wine word, ``token`` at ``at``, is a single letter before
+    the vintage (after it, a letter is more likely a format word cut short: ``15 V``)."""
+    return len(token) == 1 and token.isalpha() and (vintage_at is None or at < vintage_at)

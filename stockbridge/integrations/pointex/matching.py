@@ -7,7 +7,9 @@ wine to match and then six items to choose from.
 
 Matching the wine
     Each label word is looked up in the cellar's vocabulary: exactly, as a prefix (labels
-    are cut at the till's width and staff shorten words: ``PULIGNY MONTR``) and, for words
+    are cut at the till's width and staff shorten words: ``PULIGNY MONTR``; a last word cut
+    to one letter, ``MEURS V``, weighs little and tells which name goes on with that
+    letter, see ``_cut_identity``) and, for words
     the cellar does not have, within one or two edits (typos: ``LEFLAVE``), found by one
     vectorised rapidfuzz ``cdist`` (optimal string alignment distance, with a cutoff) over
     the vocabulary for all the labels of a call. Words weigh their inverse document
@@ -155,6 +157,9 @@ UNDATED_PENALTY = 3.0
 VOLUME_PENALTY = 1.0
 """Score taken off an item in another volume than the label's (or 75 cl)."""
 TEXT_COLUMNS = ("item", "name", "vintage", "volume")
+ARTICLE_LETTERS = frozenset("adl")
+"""A label's last word cut to one of these letters may be an article the cellar's words
+leave out (``1ER A`` for *1er Cru Aux Boudots*, ``L`` for *Les*, ``D`` for *de*)."""
 
 
 @dataclass(frozen=True)
@@ -389,7 +394,7 @@ class CellarIndex:
         if token.isdigit():
             return list(found.items())
         if exact is None or last:
-            shortest = 2 if last else 3
+            shortest = 1 if last else 3
             if len(token) >= shortest:
                 start = bisect.bisect_left(self._sorted, token)
                 for word in self._sorted[start:]:
@@ -419,21 +424,33 @@ class CellarIndex:
         total_weight = 0.0
         best_for_word: dict[int, float] = {}
         coverage = np.empty(n_wines, dtype=np.float64)
+        # The last word may be cut short; so may the one before a last word cut to a letter.
+        letter = tokens[-1] if len(tokens[-1]) == 1 and tokens[-1].isalpha() else None
+        cut_from = len(tokens) - (2 if letter else 1)
         for index, token in enumerate(tokens):
-            matches = self._matches(token, index == len(tokens) - 1, fuzzy)
+            matches = self._matches(token, index >= cut_from, fuzzy)
             if not matches:
                 # A short word the cellar lacks is more often an abbreviation than a name.
                 total_weight += self._unknown_weight * min(1.0, len(token) / UNKNOWN_LENGTH)
                 continue
             best = max(matches, key=lambda m: (m[1], self._idf[m[0]]))
             weight = float(self._idf[best[0]])
-            total_weight += weight
             coverage.fill(0.0)
             for tid, similarity in matches:
                 lo, hi = self._post_start[tid], self._post_start[tid + 1]
                 np.maximum.at(coverage, self._post_wine[lo:hi], similarity)
+            if letter and index == len(tokens) - 1:
+                # A word cut to one letter (see labels.parse_label) is explained by any word
+                # that starts with it, tells apart only the wines that have one (it weighs
+                # their inverse frequency) and names no word: what it tells of a cut name is
+                # left to _cut_identity.
+                coverage[coverage > 0.0] = 1.0
+                weight = min(weight, math.log1p(n_wines / max(np.count_nonzero(coverage), 1)))
+                matches = []
+            for tid, similarity in matches:
                 if similarity > best_for_word.get(tid, 0.0):
                     best_for_word[tid] = similarity
+            total_weight += weight
             if token in COLOURS:
                 # A wine of unknown colour can be of the colour a label says.
                 np.maximum(coverage, self._colour_unknown, out=coverage)
@@ -469,9 +486,11 @@ class CellarIndex:
         if len(candidates) > CANDIDATES:
             top = np.argpartition(-scores[candidates], CANDIDATES)[:CANDIDATES]
             candidates = candidates[top]
-        if maybe_cut:
+        if maybe_cut or letter:
             for wine in candidates:
-                cut = self._cut_identity(int(wine), best_for_word, covered[2, wine], share[wine])
+                cut = self._cut_identity(
+                    int(wine), best_for_word, covered[2, wine], share[wine], letter
+                )
                 if cut is not None:
                     lenient = _score(explains[wine], *cut, self._beta[wine]) * factor[wine]
                     scores[wine] = max(scores[wine], lenient)
@@ -504,20 +523,30 @@ class CellarIndex:
         return sorted(lifted.items(), key=lambda pair: (-pair[1], pair[0]))
 
     def _cut_identity(
-        self, wine: int, best_for_word: dict[int, float], producer_cover: float, share: float
+        self,
+        wine: int,
+        best_for_word: dict[int, float],
+        producer_cover: float,
+        share: float,
+        letter: str | None = None,
     ) -> tuple[float, float] | None:
         """(identity, name coverage) of a wine for a label that may have been cut at the
         till's width, or None when the label does not look like the start of its name.
 
         A cut label shows the first words of a name (``PULIGNY MONTRACHET 1ER`` for *...
         1er Cru Les Pucelles*): when the label covers the name's first words and none after,
-        the words after get CUT_CREDIT instead of nothing.
+        the words after get CUT_CREDIT instead of nothing. A label whose last word was cut to
+        one ``letter`` is the start of a name whose first word not shown begins with it.
         """
         ids = self._wines[wine].name_ids
         shown = [best_for_word.get(tid, 0.0) for tid in ids]
         first_missing = next((i for i, s in enumerate(shown) if s == 0.0), len(shown))
         if first_missing == 0 or first_missing == len(shown) or any(shown[first_missing:]):
             return None
+        if letter and not (
+            self._words[ids[first_missing]].startswith(letter) or letter in ARTICLE_LETTERS
+        ):
+            return None  # "MERCUREY 1ER V" is the start of Les Vaucrains, not of Les Rugiens
         doc = self._docs[wine]
         if all(_weak(self._words[tid]) for tid in ids[:first_missing]):
             return None  # only words that go without saying: "CHATEAU" is no start of a name
