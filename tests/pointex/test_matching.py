@@ -237,6 +237,22 @@ def test_a_word_cut_to_one_letter_starts_the_rest_of_the_name() -> None:
         assert found[1].answer == "no", (label, found)  # the letter tells the sibling apart
 
 
+def test_a_shortened_word_that_is_also_a_word() -> None:
+    # BOURG is how staff shorten Bourgogne, although Côtes de Bourg makes it a word too.
+    rows = [
+        ("BR17", "Bourgogne Rouge", "Domaine Rouchetot", 2017, 75),
+        ("GIV17", "Givry", "Domaine Rouchetot", 2017, 75),
+        ("CDB17", "Côtes de Bourg", "Château Roc de Cambes", 2017, 75),
+        ("GEV", "Gevrey-Chambertin", "Domaine Roblot", 2017, 75),
+    ]
+    index = CellarIndex(cellar(rows))
+    found = index.suggest("ROUCHETOT BOURG RG 2017 37.5CL")
+    assert (found[0].item, found[0].answer) == ("BR17", "yes")
+    found = index.suggest("COTES DE BOURG 17")
+    assert (found[0].item, found[0].answer) == ("CDB17", "yes")
+    assert all(s.answer == "no" for s in found[1:])
+
+
 def test_nothing_close_is_no(small: CellarIndex) -> None:
     for label in ("COCA COLA 33CL", "CH LATOUR 2010", "", "   "):
         found = small.suggest(label)

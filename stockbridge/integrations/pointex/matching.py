@@ -7,15 +7,16 @@ wine to match and then six items to choose from.
 
 Matching the wine
     Each label word is looked up in the cellar's vocabulary: exactly, as a prefix (labels
-    are cut at the till's width and staff shorten words: ``PULIGNY MONTR``; a last word cut
-    to one letter, ``MEURS V``, weighs little and tells which name goes on with that
-    letter, see ``_cut_identity``) and, for words
-    the cellar does not have, within one or two edits (typos: ``LEFLAVE``), found by one
-    vectorised rapidfuzz ``cdist`` (optimal string alignment distance, with a cutoff) over
-    the vocabulary for all the labels of a call. Words weigh their inverse document
-    frequency, so ``chateau`` counts little and ``pichon`` a lot; the wines holding a word
-    come from an inverted index, so every label costs a few numpy operations over the
-    wines, never a string comparison per item. A wine scores on three coverages:
+    are cut at the till's width and staff shorten words: ``PULIGNY MONTR``, ``BOURG RG``
+    even though *Côtes de Bourg* makes ``bourg`` a word of its own; a last word cut to one
+    letter, ``MEURS V``, weighs little and tells which name goes on with that letter, see
+    ``_cut_identity``) and, for words the cellar does not have, within one or two edits
+    (typos: ``LEFLAVE``), found by one vectorised rapidfuzz ``cdist`` (optimal string
+    alignment distance, with a cutoff) over the vocabulary for all the labels of a call.
+    Words weigh their inverse document frequency, so ``chateau`` counts little and
+    ``pichon`` a lot; the wines holding a word come from an inverted index, so every label
+    costs a few numpy operations over the wines, never a string comparison per item. A
+    wine scores on three coverages:
 
     * how much of the label the wine explains (its name, producer, appellation, colour and
       any other text column): a label word the cellar lacks (``LATOUR``) sinks every wine,
@@ -136,6 +137,11 @@ TYPO_SIMILARITY = {0: 1.0, 1: 0.88, 2: 0.72}
 CUT_CREDIT = 0.6
 """Credit for the name words after the last one a cut label shows (see _cut_identity)."""
 CUT_LENGTH = 18
+SHORTENED_LENGTH = 5
+"""A label word this long may be a longer cellar word shortened by staff even when the
+cellar has it as a word of its own: ``BOURG`` for Bourgogne, beside Côtes de Bourg."""
+SHORTENED_FACTOR = 0.8
+"""Factor on the similarity of that reading: the word itself is the likelier one."""
 """Labels this long or longer may have been cut at the till's width."""
 RERANK_FUZZ = 0.08
 """Share of the re-ranked score given to token_sort_ratio on the names."""
@@ -393,7 +399,7 @@ class CellarIndex:
             found[exact] = 1.0
         if token.isdigit():
             return list(found.items())
-        if exact is None or last:
+        if exact is None or last or len(token) >= SHORTENED_LENGTH:
             shortest = 1 if last else 3
             if len(token) >= shortest:
                 start = bisect.bisect_left(self._sorted, token)
@@ -402,6 +408,8 @@ class CellarIndex:
                         break
                     if word != token:
                         similarity = min(0.92, 0.55 + 0.5 * len(token) / len(word))
+                        if exact is not None and not last:
+                            similarity *= SHORTENED_FACTOR
                         tid = self._vocabulary[word]
                         found[tid] = max(found.get(tid, 0.0), similarity)
         if exact is None:
