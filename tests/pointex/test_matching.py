@@ -253,6 +253,27 @@ def test_a_shortened_word_that_is_also_a_word() -> None:
     assert all(s.answer == "no" for s in found[1:])
 
 
+def test_a_chateaus_wine_named_otherwise_is_named_by_its_producer() -> None:
+    # Château Courgeyin's wines carry the appellation's name, not the château's: naming the
+    # château and the vintage names its only 2008. A second wine carries the château's
+    # name: CH MARGAUX is the grand vin, even in a vintage only the second wine has.
+    rows = [
+        ("V18", "Vacqueyras", "Château Courgeyin", 2018, 75),
+        ("V20", "Vacqueyras", "Château Courgeyin", 2020, 75),
+        ("G08", "Vacqueyras Les Galets", "Château Courgeyin", 2008, 75),
+        ("G13", "Vacqueyras Les Galets", "Château Courgeyin", 2013, 75),
+        ("GA08", "Gigondas", "Domaine Roblot", 2008, 75),
+        ("M15", "Château Margaux", "Château Margaux", 2015, 75),
+        ("PR16", "Pavillon Rouge du Château Margaux", "Château Margaux", 2016, 75),
+    ]
+    index = CellarIndex(cellar(rows))
+    found = index.suggest("CH COURGEYIN 08")
+    assert (found[0].item, found[0].answer) == ("G08", "yes")
+    found = index.suggest("CH MARGAUX 2016")
+    assert (found[0].item, found[0].answer) == ("M15", "almost")
+    assert all(s.answer == "no" for s in found if s.item == "PR16")
+
+
 def test_nothing_close_is_no(small: CellarIndex) -> None:
     for label in ("COCA COLA 33CL", "CH LATOUR 2010", "", "   "):
         found = small.suggest(label)

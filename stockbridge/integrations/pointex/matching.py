@@ -26,11 +26,12 @@ Matching the wine
       Margaux*, producer Château Margaux). Naming the producer instead counts as much as
       that producer has few wines in the cellar, or few in the label's vintage (``PRODUCER
       2007`` names its only 2007), and never for a château's second wines (a château's
-      name is its grand vin's). A generic wine (*Meursault* by Domaine Roulot)
-      is named by its name or its producer. Wines without a producer are judged loosely
-      (their name may hold the producer's words, which labels leave out). This is what
-      puts ``Château Margaux`` above ``Pavillon Rouge`` for ``CH MARGAUX``, and says ``no``
-      to that label when the cellar only has the second wine;
+      name is its grand vin's; a château's wine that does not carry its name, *Vacqueyras
+      Les Galets*, is named by it like any producer's). A generic wine (*Meursault* by
+      Domaine Roulot) is named by its name or its producer. Wines without a producer are
+      judged loosely (their name may hold the producer's words, which labels leave out).
+      This is what puts ``Château Margaux`` above ``Pavillon Rouge`` for ``CH MARGAUX``,
+      and says ``no`` to that label when the cellar only has the second wine;
     * how much of the whole name the label names (ranks near-duplicates).
 
     ``score = 100 × explained × (1 - β + β × distinctive) × (1 - γ + γ × name)``. The best
@@ -313,25 +314,26 @@ class CellarIndex:
         self._docs = docs
         self._totals = np.maximum(totals, 1e-9)
         # Naming the producer identifies a wine as well as its producer has few wines here;
-        # but a château's name is its grand vin's, never its second wine's.
+        # but a château's name is its grand vin's, never its second wine's (*Les Allées de
+        # X*). A château's wine named otherwise (*Vacqueyras Les Galets* of Château
+        # Courgeyin) is named by its producer like any other.
         makers = Counter(wine.producer for wine in wines)
         self._by_producer: dict[tuple[str, ...], list[int]] = {}
         for number, wine in enumerate(wines):
             if wine.producer:
                 self._by_producer.setdefault(wine.producer, []).append(number)
+        named_by = [_named_by_producer(wine) for wine in wines]
         self._producer_share = np.array(
             [
-                1.0 / math.sqrt(makers[w.producer])
-                if w.producer and w.producer[0] != "chateau"
-                else 0.0
-                for w in wines
+                1.0 / math.sqrt(makers[w.producer]) if w.producer and by else 0.0
+                for w, by in zip(wines, named_by, strict=True)
             ]
         )
         # The same share among the producer's wines in one vintage: ``PRODUCER 2011`` names
         # the producer's only 2011 as well as a producer with one wine names that wine.
         in_vintage: dict[int, dict[tuple[str, ...], list[int]]] = {}
         for number, wine in enumerate(wines):
-            if wine.producer and wine.producer[0] != "chateau":
+            if wine.producer and named_by[number]:
                 for vintage in wine.vintages:
                     in_vintage.setdefault(vintage, {}).setdefault(wine.producer, []).append(number)
         self._vintage_share: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -713,6 +715,16 @@ def _document(
         tid = vocabulary.setdefault(w, len(vocabulary))
         found[tid] = (factors[0], factors[1], factors[2])
     return found, generic
+
+
+def _named_by_producer(wine: _Wine) -> bool:
+    """Whether naming the wine's producer may name the wine: not for a château's wines
+    that carry the château's name (its grand vin is the one named so), yes otherwise."""
+    if not wine.producer:
+        return False
+    if wine.producer[0] != "chateau":
+        return True
+    return not {w for w in wine.producer if not _weak(w)} & set(wine.name.split())
 
 
 def _weak(word: str) -> bool:
