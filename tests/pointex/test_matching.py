@@ -274,6 +274,28 @@ def test_a_chateaus_wine_named_otherwise_is_named_by_its_producer() -> None:
     assert all(s.answer == "no" for s in found if s.item == "PR16")
 
 
+def test_a_cut_word_weighs_what_it_tells_apart() -> None:
+    # VA is the start of Vacqueyras for this label; one more wine with a rare word that
+    # starts with VA (Clos du Val) must not make VA weigh like that rare word.
+    rows = [
+        ("V18", "Vacqueyras", "Domaine Courgeyin", 2018, 75),
+        ("G08", "Vacqueyras Les Galets", "Domaine Courgeyin", 2008, 75),
+        ("G13", "Vacqueyras Les Galets", "Domaine Courgeyin", 2013, 75),
+        *[
+            (f"F{n}{village}", village, f"Domaine Roblot {n}", 2008, 75)
+            for n in range(20)
+            for village in ("Vacqueyras", "Pommard")
+        ],
+    ]
+    found = [
+        CellarIndex(cellar(rows + extra)).suggest("GL COURGEYIN VA 2008")
+        for extra in ([], [("VAL", "Gigondas", "Clos du Val", 2008, 75)])
+    ]
+    assert found[0][0].item == found[1][0].item == "G08"
+    assert abs(found[0][0].score - found[1][0].score) < 1.0
+    assert [s.answer for s in found[0]] == [s.answer for s in found[1]]
+
+
 def test_nothing_close_is_no(small: CellarIndex) -> None:
     for label in ("COCA COLA 33CL", "CH LATOUR 2010", "", "   "):
         found = small.suggest(label)

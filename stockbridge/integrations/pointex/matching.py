@@ -457,6 +457,11 @@ class CellarIndex:
                 coverage[coverage > 0.0] = 1.0
                 weight = min(weight, math.log1p(n_wines / max(np.count_nonzero(coverage), 1)))
                 matches = []
+            elif index >= cut_from and token not in self._vocabulary:
+                # A cut word (``VA``) weighs no more than what it tells apart: the inverse
+                # frequency of all the wines with a word it may start (Vacqueyras and many
+                # more), not that of the rarest of those words (a Clos du Val).
+                weight = min(weight, math.log1p(n_wines / max(np.count_nonzero(coverage), 1)))
             for tid, similarity in matches:
                 if similarity > best_for_word.get(tid, 0.0):
                     best_for_word[tid] = similarity
