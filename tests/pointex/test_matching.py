@@ -129,6 +129,11 @@ def test_cut_labels_keep_what_is_left() -> None:
     )
     assert parse_label("CH PICHON LONGUEVILLE ").wine == "chateau pichon longueville"
     assert parse_label("MOUTON ROTHSCHILD 09 VE").vintage == 2009
+    # After an apostrophe vintage too, a cut word is a format's.
+    assert parse_label("BRACARDAC CHABL '18 VERR") == ParsedLabel(
+        "bracardac chabl", 2018, "glass", None
+    )
+    assert parse_label("CH MARGAUX '15 '16") == ParsedLabel("chateau margaux", 2016, None, None)
 
 
 # -- the rules on a small cellar --------------------------------------------------------------

@@ -112,6 +112,8 @@ _YEAR4 = re.compile(r"^(18|19|20)\d\d$")
 _VOLUME = re.compile(r"(?<![\d.,])(\d+(?:[.,]\d+)?)\s*(cl|ml|l|ltr|litre|litres)\b")
 _BARE_VOLUME = re.compile(r"(?<![\d.,])(37[.,]5|1[.,]5|0[.,]75|0[.,]375|3[.,]0)(?![\d.,])")
 _APOSTROPHE_YEAR = re.compile(r"['’`´](\d\d)\b")
+_MARK = "0000"
+"""Stands where an apostrophe vintage was taken out of a label (see parse_label)."""
 _LONG_FORMATS = ("verre", "bouteille", "magnum", "demie", "jeroboam", "carafe", "pichet")
 _CUT_VOLUMES = frozenset({"75", "37", "50"})
 _HALF = re.compile(r"(?<!\d)1/2(?!\d)")
@@ -221,17 +223,24 @@ def parse_label(label: str) -> ParsedLabel:
     folded = _BARE_VOLUME.sub(" ", folded)
 
     apostrophe = [int(m.group(1)) for m in _APOSTROPHE_YEAR.finditer(folded)]
-    folded = _APOSTROPHE_YEAR.sub(" ", folded)
+    # The last '15 leaves a mark where it stood, so that what follows it is known to follow
+    # the vintage (a format word cut short: "'18 VERR").
+    folded = _APOSTROPHE_YEAR.sub(f" {_MARK} ", folded)
     tokens = _tokens(_split_glued(folded))
+    dated = any(_YEAR4.match(token) for token in tokens)  # a 2015 wins over a '15
+    last_mark = max((i for i, token in enumerate(tokens) if token == _MARK), default=-1)
+    tokens = [t for i, t in enumerate(tokens) if t != _MARK or (i == last_mark and not dated)]
+    marks = [i for i, token in enumerate(tokens) if token == _MARK]
+    years = [i for i, token in enumerate(tokens) if _YEAR4.match(token)]
 
     vintage: int | None = None
     vintage_at: int | None = None
-    years = [i for i, token in enumerate(tokens) if _YEAR4.match(token)]
     if years:
         vintage_at = years[-1]
         vintage = int(tokens[vintage_at])
     elif apostrophe:
         vintage = two_digit_year(apostrophe[-1])
+        vintage_at = marks[-1]
     else:
         pairs = [i for i, token in enumerate(tokens) if len(token) == 2 and token.isdigit()]
         if len(pairs) > 1 and tokens[pairs[-1]] in _CUT_VOLUMES:
