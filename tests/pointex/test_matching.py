@@ -50,6 +50,8 @@ from tests.pointex import labelled
         ("PEYSSAC M 2011 VERRE", "peyssac m"),
         ("CH MARGAUX 15 V", "chateau margaux"),
         ("CH D YQUEM 15", "chateau yquem"),
+        ("KRUG BRUT SA", "krug brut"),
+        ("VERRE NAUBEAU SA '07", "naubeau sa"),
     ],
 )
 def test_words_are_normalised_and_abbreviations_expanded(label: str, wine: str) -> None:
@@ -299,6 +301,18 @@ def test_a_cut_word_weighs_what_it_tells_apart() -> None:
     assert found[0][0].item == found[1][0].item == "G08"
     assert abs(found[0][0].score - found[1][0].score) < 1.0
     assert [s.answer for s in found[0]] == [s.answer for s in found[1]]
+
+
+def test_sa_with_a_vintage_is_a_cut_word() -> None:
+    # SA is "sans année" on a champagne's label; beside a vintage it is Saint-Aubin cut short.
+    rows = [
+        ("SA10", "Saint-Aubin", "Domaine Trobeauet", 2010, 75),
+        ("ME10", "Meursault", "Domaine Trobeauet", 2010, 75),
+        ("GEV", "Gevrey-Chambertin", "Domaine Roblot", 2010, 75),
+    ]
+    found = CellarIndex(cellar(rows)).suggest("TROBEAUET SA 10 BOUT")
+    assert (found[0].item, found[0].answer) == ("SA10", "yes")
+    assert found[1].answer == "no"
 
 
 def test_nothing_close_is_no(small: CellarIndex) -> None:

@@ -105,13 +105,16 @@ STOP_WORDS = frozenset(
 )
 """Words too common or too often dropped by staff to tell wines apart: articles and
 prepositions (``CH PAPE CLEMENT``), appellation markers, and ``NV``/``SA`` (sans année),
-which only say that there is no vintage."""
+which only say that there is no vintage (so on a label with one, ``SA`` is a word cut short:
+``TROBEAUET SA 10`` for Saint-Aubin)."""
 
 _ORDINAL_OR_UNIT = r"(?:er|ere|ers|eme|e|nd|st|cl|l|ml|ans)\b"
 _YEAR4 = re.compile(r"^(18|19|20)\d\d$")
 _VOLUME = re.compile(r"(?<![\d.,])(\d+(?:[.,]\d+)?)\s*(cl|ml|l|ltr|litre|litres)\b")
 _BARE_VOLUME = re.compile(r"(?<![\d.,])(37[.,]5|1[.,]5|0[.,]75|0[.,]375|3[.,]0)(?![\d.,])")
 _APOSTROPHE_YEAR = re.compile(r"['’`´](\d\d)\b")
+_UNDATED = frozenset({"sa", "nv"})
+"""Stop words that say a wine has no vintage (see STOP_WORDS)."""
 _MARK = "0000"
 """Stands where an apostrophe vintage was taken out of a label (see parse_label)."""
 _LONG_FORMATS = ("verre", "bouteille", "magnum", "demie", "jeroboam", "carafe", "pichet")
@@ -164,8 +167,9 @@ def _tokens(folded: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", folded)
 
 
-def expand(tokens: list[str]) -> list[str]:
-    """Expand abbreviations and drop stop words and single letters (``d'Yquem``)."""
+def expand(tokens: list[str], keep: frozenset[str] = frozenset()) -> list[str]:
+    """Expand abbreviations and drop stop words (but those in ``keep``) and single letters
+    (``d'Yquem``)."""
     words: list[str] = []
     for index, token in enumerate(tokens):
         expansion = ABBREVIATIONS.get(token)
@@ -174,7 +178,7 @@ def expand(tokens: list[str]) -> list[str]:
             if expansion[-1] == "cru" and index + 1 < len(tokens) and tokens[index + 1] == "cru":
                 expansion = expansion[:-1]
             words.extend(expansion)
-        elif token not in STOP_WORDS and (len(token) > 1 or token.isdigit()):
+        elif (token not in STOP_WORDS or token in keep) and (len(token) > 1 or token.isdigit()):
             words.append(token)
     return words
 
@@ -272,7 +276,8 @@ def parse_label(label: str) -> ParsedLabel:
     if shape is None and volume is not None:
         shape = next((f for f, v in FORMAT_VOLUMES.items() if v == volume), None)
     kept = [(at, token) for at, token in enumerate(tokens) if token not in FORMAT_WORDS]
-    words = expand([token for _, token in kept])
+    # A label with a vintage is no "sans année": its SA is a word cut short (Saint-Aubin).
+    words = expand([token for _, token in kept], _UNDATED if vintage is not None else frozenset())
     if kept and _cut_to_a_letter(*kept[-1], vintage_at):
         # "PEYSSAC M 2011": the till's width left one letter of the last word; it is the
         # start of a word (Meursault), where elsewhere a single letter is an elided article.
