@@ -315,6 +315,20 @@ def test_sa_with_a_vintage_is_a_cut_word() -> None:
     assert found[1].answer == "no"
 
 
+def test_a_last_word_that_starts_a_cellar_word_is_cut_not_mistyped() -> None:
+    # COTEA is the start of Coteaux, not a typo of Cote (which every Côte-Rôtie has).
+    rows = [
+        ("CR09", "Côte-Rôtie", "Domaine Laquetet", 2009, 75),
+        ("CR10", "Côte-Rôtie", "Domaine Daurandet", 2010, 75),
+        ("CO09", "Côte-Rôtie Les Coteaux", "Mas Jomontac", 2009, 75),
+        ("CO15", "Côte-Rôtie Les Coteaux", "Mas Jomontac", 2015, 75),
+        ("CDR", "Côtes du Rhône", "Domaine Roblot", 2009, 75),
+    ]
+    found = CellarIndex(cellar(rows)).suggest("COTE-ROTIE COTEA 2009 VR")
+    assert (found[0].item, found[0].answer) == ("CO09", "yes")
+    assert all(s.answer == "no" for s in found if s.item.startswith("CR"))
+
+
 def test_nothing_close_is_no(small: CellarIndex) -> None:
     for label in ("COCA COLA 33CL", "CH LATOUR 2010", "", "   "):
         found = small.suggest(label)

@@ -414,7 +414,9 @@ class CellarIndex:
                             similarity *= SHORTENED_FACTOR
                         tid = self._vocabulary[word]
                         found[tid] = max(found.get(tid, 0.0), similarity)
-        if exact is None:
+        if exact is None and not (found and last):
+            # A last word that starts a cellar word was cut by the till, not mistyped: COTEA
+            # is the start of Coteaux, not Cote with a letter too many.
             for tid, similarity in fuzzy.get(token, ()):
                 found[tid] = max(found.get(tid, 0.0), similarity)
         return list(found.items())
