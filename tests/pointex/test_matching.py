@@ -329,6 +329,24 @@ def test_a_last_word_that_starts_a_cellar_word_is_cut_not_mistyped() -> None:
     assert all(s.answer == "no" for s in found if s.item.startswith("CR"))
 
 
+def test_a_dated_sibling_of_a_matching_wine_matches() -> None:
+    # The cut label names Clos Gribeauin's Saumur-Champigny, whose only 2013 is Les Hauts:
+    # that is the label's wine, even when the plain wine only just matches.
+    rows = [
+        ("SC11", "Saumur-Champigny", "Clos Gribeauin", 2011, 75),
+        ("LH09", "Saumur-Champigny Les Hauts", "Clos Gribeauin", 2009, 75),
+        ("LH13", "Saumur-Champigny Les Hauts", "Clos Gribeauin", 2013, 75),
+        ("SE18", "Saumur-Champigny Sélection", "Clos Gribeauin", 2018, 75),
+        *[
+            (f"F{n}{village}", village, f"Clos Roblot {n}", 2013, 75)
+            for n in range(20)
+            for village in ("Saumur-Champigny", "Chinon")
+        ],
+    ]
+    found = CellarIndex(cellar(rows)).suggest("GRIB SAUMU 2013 VRE")
+    assert (found[0].item, found[0].answer) == ("LH13", "yes")
+
+
 def test_nothing_close_is_no(small: CellarIndex) -> None:
     for label in ("COCA COLA 33CL", "CH LATOUR 2010", "", "   "):
         found = small.suggest(label)

@@ -149,7 +149,8 @@ RERANK_FUZZ = 0.08
 CANDIDATES = 24
 """Wines re-ranked per label."""
 SIBLING_GAP = 6.0
-"""Score below the label's best wine given to a dated sibling (see _dated_sibling)."""
+"""Score below the label's best wine given to a dated sibling (see _dated_sibling); never
+below MATCH_SCORE when the best wine matches."""
 SIBLING_SLACK = 0.02
 """How much less of the label a dated sibling may explain than the best wine."""
 ITEM_MARGIN = 20.0
@@ -534,7 +535,11 @@ class CellarIndex:
                 and vintage in self._wines[sibling].vintages
                 and explains[sibling] >= explains[top] - SIBLING_SLACK
             ):
-                lifted[sibling] = max(lifted.get(sibling, 0.0), top_score - SIBLING_GAP)
+                # Below the best wine, but matching when it does: it is the label's wine.
+                score = top_score - SIBLING_GAP
+                if top_score >= MATCH_SCORE:
+                    score = max(score, MATCH_SCORE)
+                lifted[sibling] = max(lifted.get(sibling, 0.0), score)
         if len(lifted) == len(ranked) and all(lifted[w] == s for w, s in ranked):
             return ranked
         return sorted(lifted.items(), key=lambda pair: (-pair[1], pair[0]))
