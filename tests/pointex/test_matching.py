@@ -347,6 +347,23 @@ def test_a_dated_sibling_of_a_matching_wine_matches() -> None:
     assert (found[0].item, found[0].answer) == ("LH13", "yes")
 
 
+def test_a_cut_name_may_leave_out_its_first_word() -> None:
+    # HAUT-MARBUZE is the start of *Château Haut-Marbuzet Troplong Blanc* without its
+    # "Château", cut by the till: the only one of the two châteaux with a 2020.
+    troplong = ("Château Haut-Marbuzet Troplong Blanc", "Château Haut-Marbuzet Troplong")
+    rows = [
+        ("HM15", "Château Haut-Marbuzet", "Château Haut-Marbuzet", 2015, 75),
+        ("HM21", "Château Haut-Marbuzet", "Château Haut-Marbuzet", 2021, 75),
+        ("HT14", *troplong, 2014, 75),
+        ("HT20", *troplong, 2020, 75),
+        *[(f"F{n}", f"Château Roblot {n}", f"Château Roblot {n}", 2020, 75) for n in range(20)],
+    ]
+    index = CellarIndex(cellar(rows))
+    found = index.suggest("HAUT-MARBUZE 20 75CL")
+    assert (found[0].item, found[0].answer) == ("HT20", "yes")
+    assert index.suggest("HAUT-MARBUZET 15 75CL")[0].item == "HM15"
+
+
 def test_nothing_close_is_no(small: CellarIndex) -> None:
     for label in ("COCA COLA 33CL", "CH LATOUR 2010", "", "   "):
         found = small.suggest(label)

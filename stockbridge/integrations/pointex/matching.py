@@ -557,20 +557,25 @@ class CellarIndex:
 
         A cut label shows the first words of a name (``PULIGNY MONTRACHET 1ER`` for *...
         1er Cru Les Pucelles*): when the label covers the name's first words and none after,
-        the words after get CUT_CREDIT instead of nothing. A label whose last word was cut to
-        one ``letter`` is the start of a name whose first word not shown begins with it.
+        the words after get CUT_CREDIT instead of nothing. The first words may leave out
+        words that go without saying (``HAUT-MARBUZE`` for *Château Haut-Marbuzet ...*). A
+        label whose last word was cut to one ``letter`` is the start of a name whose first
+        word not shown begins with it.
         """
         ids = self._wines[wine].name_ids
         shown = [best_for_word.get(tid, 0.0) for tid in ids]
-        first_missing = next((i for i, s in enumerate(shown) if s == 0.0), len(shown))
-        if first_missing == 0 or first_missing == len(shown) or any(shown[first_missing:]):
+        # Staff leave out a first word that goes without saying (HAUT-MARBUZE for *Château
+        # Haut-Marbuzet Troplong*): the name starts after it.
+        lead = next((i for i, tid in enumerate(ids) if shown[i] or not _weak(self._words[tid])), 0)
+        first_missing = next((i for i, s in enumerate(shown) if s == 0.0 and i >= lead), len(shown))
+        if first_missing == lead or first_missing == len(shown) or any(shown[first_missing:]):
             return None
         if letter and not (
             self._words[ids[first_missing]].startswith(letter) or letter in ARTICLE_LETTERS
         ):
             return None  # "MERCUREY 1ER V" is the start of Les Vaucrains, not of Les Rugiens
         doc = self._docs[wine]
-        if all(_weak(self._words[tid]) for tid in ids[:first_missing]):
+        if all(_weak(self._words[tid]) for tid in ids[lead:first_missing]):
             return None  # only words that go without saying: "CHATEAU" is no start of a name
         sums = [0.0, 0.0]
         for tid, similarity in zip(ids, shown, strict=True):
