@@ -138,12 +138,12 @@ TYPO_SIMILARITY = {0: 1.0, 1: 0.88, 2: 0.72}
 CUT_CREDIT = 0.6
 """Credit for the name words after the last one a cut label shows (see _cut_identity)."""
 CUT_LENGTH = 18
+"""Labels this long or longer may have been cut at the till's width."""
 SHORTENED_LENGTH = 5
 """A label word this long may be a longer cellar word shortened by staff even when the
 cellar has it as a word of its own: ``BOURG`` for Bourgogne, beside Côtes de Bourg."""
 SHORTENED_FACTOR = 0.8
 """Factor on the similarity of that reading: the word itself is the likelier one."""
-"""Labels this long or longer may have been cut at the till's width."""
 RERANK_FUZZ = 0.08
 """Share of the re-ranked score given to token_sort_ratio on the names."""
 CANDIDATES = 24
@@ -564,8 +564,7 @@ class CellarIndex:
         """
         ids = self._wines[wine].name_ids
         shown = [best_for_word.get(tid, 0.0) for tid in ids]
-        # Staff leave out a first word that goes without saying (HAUT-MARBUZE for *Château
-        # Haut-Marbuzet Troplong*): the name starts after it.
+        # The name as shown starts after the first words not shown that go without saying.
         lead = next((i for i, tid in enumerate(ids) if shown[i] or not _weak(self._words[tid])), 0)
         first_missing = next((i for i, s in enumerate(shown) if s == 0.0 and i >= lead), len(shown))
         if first_missing == lead or first_missing == len(shown) or any(shown[first_missing:]):
