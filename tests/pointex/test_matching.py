@@ -47,6 +47,11 @@ from tests.pointex import labelled
         ("TAYLOR TAWNY 20 ANS", "taylor tawny 20ans"),
         ("BOLLINGER R.D.", "bollinger rd"),
         ("CH9DP BEAUCASTEL", "chateauneuf pape beaucastel"),
+        ("PEYSSAC M 2011 VERRE", "peyssac m"),
+        ("CH MARGAUX 15 V", "chateau margaux"),
+        ("CH D YQUEM 15", "chateau yquem"),
+        ("KRUG BRUT SA", "krug brut"),
+        ("VERRE NAUBEAU SA '07", "naubeau sa"),
     ],
 )
 def test_words_are_normalised_and_abbreviations_expanded(label: str, wine: str) -> None:
@@ -126,6 +131,11 @@ def test_cut_labels_keep_what_is_left() -> None:
     )
     assert parse_label("CH PICHON LONGUEVILLE ").wine == "chateau pichon longueville"
     assert parse_label("MOUTON ROTHSCHILD 09 VE").vintage == 2009
+    # After an apostrophe vintage too, a cut word is a format's.
+    assert parse_label("BRACARDAC CHABL '18 VERR") == ParsedLabel(
+        "bracardac chabl", 2018, "glass", None
+    )
+    assert parse_label("CH MARGAUX '15 '16") == ParsedLabel("chateau margaux", 2016, None, None)
 
 
 # -- the rules on a small cellar --------------------------------------------------------------
@@ -198,6 +208,160 @@ def test_another_cuvee_of_the_producer_is_not_the_wine() -> None:
     index = CellarIndex(cellar([row for row in SMALL if not row[0].startswith("M")]))
     found = index.suggest("CH MARGAUX 2015")
     assert not found or found[0].answer == "no"
+
+
+def test_the_producers_only_wine_in_the_labels_vintage() -> None:
+    # A label cut down to the producer and the vintage: of the producer's wines only the
+    # vieilles vignes has a 2007, so the label names it as well as a one-wine producer's.
+    rows = [
+        ("V12", "Morey-Saint-Denis", "Domaine Valchetac", 2012, 75),
+        ("V18", "Morey-Saint-Denis", "Domaine Valchetac", 2018, 75),
+        ("VV05", "Morey-Saint-Denis Vieilles Vignes", "Domaine Valchetac", 2005, 75),
+        ("VV07", "Morey-Saint-Denis Vieilles Vignes", "Domaine Valchetac", 2007, 75),
+        ("F18", "Fixin", "Domaine Valchetac", 2018, 75),
+        ("R07", "Morey-Saint-Denis", "Domaine Roblot", 2007, 75),
+    ]
+    index = CellarIndex(cellar(rows))
+    found = index.suggest("VALCHETAC 2007 BOUT")
+    assert (found[0].item, found[0].answer) == ("VV07", "yes")
+    # Two of the producer's wines have a 2018: the label names neither.
+    assert all(s.answer == "no" for s in index.suggest("VALCHETAC 2018"))
+
+
+def test_a_word_cut_to_one_letter_starts_the_rest_of_the_name() -> None:
+    rows = [
+        ("VAU", "Mercurey 1er Cru Les Vaucrains", "Domaine Dulotot", 2023, 75),
+        ("RUG", "Mercurey 1er Cru Les Rugiens", "Domaine Dulotot", 2023, 75),
+        ("MER", "Mercurey", "Domaine Dulotot", 2023, 75),
+        ("BR", "Bourgogne Rouge", "Domaine Dulotot", 2022, 75),
+        ("BB", "Bourgogne Blanc", "Domaine Dulotot", 2022, 75),
+        ("GEV", "Gevrey-Chambertin", "Domaine Roblot", 2022, 75),
+    ]
+    index = CellarIndex(cellar(rows))
+    for label, item in [("DULOTOT MERCU 1ER V 23", "VAU"), ("DULOTOT BOURG R 22", "BR")]:
+        found = index.suggest(label)
+        assert (found[0].item, found[0].answer) == (item, "yes"), (label, found)
+        assert found[1].answer == "no", (label, found)  # the letter tells the sibling apart
+
+
+def test_a_shortened_word_that_is_also_a_word() -> None:
+    # BOURG is how staff shorten Bourgogne, although Côtes de Bourg makes it a word too.
+    rows = [
+        ("BR17", "Bourgogne Rouge", "Domaine Rouchetot", 2017, 75),
+        ("GIV17", "Givry", "Domaine Rouchetot", 2017, 75),
+        ("CDB17", "Côtes de Bourg", "Château Roc de Cambes", 2017, 75),
+        ("GEV", "Gevrey-Chambertin", "Domaine Roblot", 2017, 75),
+    ]
+    index = CellarIndex(cellar(rows))
+    found = index.suggest("ROUCHETOT BOURG RG 2017 37.5CL")
+    assert (found[0].item, found[0].answer) == ("BR17", "yes")
+    found = index.suggest("COTES DE BOURG 17")
+    assert (found[0].item, found[0].answer) == ("CDB17", "yes")
+    assert all(s.answer == "no" for s in found[1:])
+
+
+def test_a_chateaus_wine_named_otherwise_is_named_by_its_producer() -> None:
+    # Château Courgeyin's wines carry the appellation's name, not the château's: naming the
+    # château and the vintage names its only 2008. A second wine carries the château's
+    # name: CH MARGAUX is the grand vin, even in a vintage only the second wine has.
+    rows = [
+        ("V18", "Vacqueyras", "Château Courgeyin", 2018, 75),
+        ("V20", "Vacqueyras", "Château Courgeyin", 2020, 75),
+        ("G08", "Vacqueyras Les Galets", "Château Courgeyin", 2008, 75),
+        ("G13", "Vacqueyras Les Galets", "Château Courgeyin", 2013, 75),
+        ("GA08", "Gigondas", "Domaine Roblot", 2008, 75),
+        ("M15", "Château Margaux", "Château Margaux", 2015, 75),
+        ("PR16", "Pavillon Rouge du Château Margaux", "Château Margaux", 2016, 75),
+    ]
+    index = CellarIndex(cellar(rows))
+    found = index.suggest("CH COURGEYIN 08")
+    assert (found[0].item, found[0].answer) == ("G08", "yes")
+    found = index.suggest("CH MARGAUX 2016")
+    assert (found[0].item, found[0].answer) == ("M15", "almost")
+    assert all(s.answer == "no" for s in found if s.item == "PR16")
+
+
+def test_a_cut_word_weighs_what_it_tells_apart() -> None:
+    # VA is the start of Vacqueyras for this label; one more wine with a rare word that
+    # starts with VA (Clos du Val) must not make VA weigh like that rare word.
+    rows = [
+        ("V18", "Vacqueyras", "Domaine Courgeyin", 2018, 75),
+        ("G08", "Vacqueyras Les Galets", "Domaine Courgeyin", 2008, 75),
+        ("G13", "Vacqueyras Les Galets", "Domaine Courgeyin", 2013, 75),
+        *[
+            (f"F{n}{village}", village, f"Domaine Roblot {n}", 2008, 75)
+            for n in range(20)
+            for village in ("Vacqueyras", "Pommard")
+        ],
+    ]
+    found = [
+        CellarIndex(cellar(rows + extra)).suggest("GL COURGEYIN VA 2008")
+        for extra in ([], [("VAL", "Gigondas", "Clos du Val", 2008, 75)])
+    ]
+    assert found[0][0].item == found[1][0].item == "G08"
+    assert abs(found[0][0].score - found[1][0].score) < 1.0
+    assert [s.answer for s in found[0]] == [s.answer for s in found[1]]
+
+
+def test_sa_with_a_vintage_is_a_cut_word() -> None:
+    # SA is "sans année" on a champagne's label; beside a vintage it is Saint-Aubin cut short.
+    rows = [
+        ("SA10", "Saint-Aubin", "Domaine Trobeauet", 2010, 75),
+        ("ME10", "Meursault", "Domaine Trobeauet", 2010, 75),
+        ("GEV", "Gevrey-Chambertin", "Domaine Roblot", 2010, 75),
+    ]
+    found = CellarIndex(cellar(rows)).suggest("TROBEAUET SA 10 BOUT")
+    assert (found[0].item, found[0].answer) == ("SA10", "yes")
+    assert found[1].answer == "no"
+
+
+def test_a_last_word_that_starts_a_cellar_word_is_cut_not_mistyped() -> None:
+    # COTEA is the start of Coteaux, not a typo of Cote (which every Côte-Rôtie has).
+    rows = [
+        ("CR09", "Côte-Rôtie", "Domaine Laquetet", 2009, 75),
+        ("CR10", "Côte-Rôtie", "Domaine Daurandet", 2010, 75),
+        ("CO09", "Côte-Rôtie Les Coteaux", "Mas Jomontac", 2009, 75),
+        ("CO15", "Côte-Rôtie Les Coteaux", "Mas Jomontac", 2015, 75),
+        ("CDR", "Côtes du Rhône", "Domaine Roblot", 2009, 75),
+    ]
+    found = CellarIndex(cellar(rows)).suggest("COTE-ROTIE COTEA 2009 VR")
+    assert (found[0].item, found[0].answer) == ("CO09", "yes")
+    assert all(s.answer == "no" for s in found if s.item.startswith("CR"))
+
+
+def test_a_dated_sibling_of_a_matching_wine_matches() -> None:
+    # The cut label names Clos Gribeauin's Saumur-Champigny, whose only 2013 is Les Hauts:
+    # that is the label's wine, even when the plain wine only just matches.
+    rows = [
+        ("SC11", "Saumur-Champigny", "Clos Gribeauin", 2011, 75),
+        ("LH09", "Saumur-Champigny Les Hauts", "Clos Gribeauin", 2009, 75),
+        ("LH13", "Saumur-Champigny Les Hauts", "Clos Gribeauin", 2013, 75),
+        ("SE18", "Saumur-Champigny Sélection", "Clos Gribeauin", 2018, 75),
+        *[
+            (f"F{n}{village}", village, f"Clos Roblot {n}", 2013, 75)
+            for n in range(20)
+            for village in ("Saumur-Champigny", "Chinon")
+        ],
+    ]
+    found = CellarIndex(cellar(rows)).suggest("GRIB SAUMU 2013 VRE")
+    assert (found[0].item, found[0].answer) == ("LH13", "yes")
+
+
+def test_a_cut_name_may_leave_out_its_first_word() -> None:
+    # HAUT-MARBUZE is the start of *Château Haut-Marbuzet Troplong Blanc* without its
+    # "Château", cut by the till: the only one of the two châteaux with a 2020.
+    troplong = ("Château Haut-Marbuzet Troplong Blanc", "Château Haut-Marbuzet Troplong")
+    rows = [
+        ("HM15", "Château Haut-Marbuzet", "Château Haut-Marbuzet", 2015, 75),
+        ("HM21", "Château Haut-Marbuzet", "Château Haut-Marbuzet", 2021, 75),
+        ("HT14", *troplong, 2014, 75),
+        ("HT20", *troplong, 2020, 75),
+        *[(f"F{n}", f"Château Roblot {n}", f"Château Roblot {n}", 2020, 75) for n in range(20)],
+    ]
+    index = CellarIndex(cellar(rows))
+    found = index.suggest("HAUT-MARBUZE 20 75CL")
+    assert (found[0].item, found[0].answer) == ("HT20", "yes")
+    assert index.suggest("HAUT-MARBUZET 15 75CL")[0].item == "HM15"
 
 
 def test_nothing_close_is_no(small: CellarIndex) -> None:

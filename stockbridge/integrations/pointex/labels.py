@@ -105,13 +105,18 @@ STOP_WORDS = frozenset(
 )
 """Words too common or too often dropped by staff to tell wines apart: articles and
 prepositions (``CH PAPE CLEMENT``), appellation markers, and ``NV``/``SA`` (sans année),
-which only say that there is no vintage."""
+which only say that there is no vintage (so on a label with one, ``SA`` is a word cut short:
+``TROBEAUET SA 10`` for Saint-Aubin)."""
 
 _ORDINAL_OR_UNIT = r"(?:er|ere|ers|eme|e|nd|st|cl|l|ml|ans)\b"
 _YEAR4 = re.compile(r"^(18|19|20)\d\d$")
 _VOLUME = re.compile(r"(?<![\d.,])(\d+(?:[.,]\d+)?)\s*(cl|ml|l|ltr|litre|litres)\b")
 _BARE_VOLUME = re.compile(r"(?<![\d.,])(37[.,]5|1[.,]5|0[.,]75|0[.,]375|3[.,]0)(?![\d.,])")
 _APOSTROPHE_YEAR = re.compile(r"['’`´](\d\d)\b")
+_UNDATED = frozenset({"sa", "nv"})
+"""Stop words that say a wine has no vintage (see STOP_WORDS)."""
+_MARK = "0000"
+"""Stands where an apostrophe vintage was taken out of a label (see parse_label)."""
 _LONG_FORMATS = ("verre", "bouteille", "magnum", "demie", "jeroboam", "carafe", "pichet")
 _CUT_VOLUMES = frozenset({"75", "37", "50"})
 _HALF = re.compile(r"(?<!\d)1/2(?!\d)")
@@ -162,8 +167,9 @@ def _tokens(folded: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", folded)
 
 
-def expand(tokens: list[str]) -> list[str]:
-    """Expand abbreviations and drop stop words and single letters (``d'Yquem``)."""
+def expand(tokens: list[str], keep: frozenset[str] = frozenset()) -> list[str]:
+    """Expand abbreviations and drop stop words (but those in ``keep``) and single letters
+    (``d'Yquem``)."""
     words: list[str] = []
     for index, token in enumerate(tokens):
         expansion = ABBREVIATIONS.get(token)
@@ -172,7 +178,7 @@ def expand(tokens: list[str]) -> list[str]:
             if expansion[-1] == "cru" and index + 1 < len(tokens) and tokens[index + 1] == "cru":
                 expansion = expansion[:-1]
             words.extend(expansion)
-        elif token not in STOP_WORDS and (len(token) > 1 or token.isdigit()):
+        elif (token not in STOP_WORDS or token in keep) and (len(token) > 1 or token.isdigit()):
             words.append(token)
     return words
 
@@ -221,17 +227,24 @@ def parse_label(label: str) -> ParsedLabel:
     folded = _BARE_VOLUME.sub(" ", folded)
 
     apostrophe = [int(m.group(1)) for m in _APOSTROPHE_YEAR.finditer(folded)]
-    folded = _APOSTROPHE_YEAR.sub(" ", folded)
+    # The last '15 leaves a mark where it stood, so that what follows it is known to follow
+    # the vintage (a format word cut short: "'18 VERR").
+    folded = _APOSTROPHE_YEAR.sub(f" {_MARK} ", folded)
     tokens = _tokens(_split_glued(folded))
+    dated = any(_YEAR4.match(token) for token in tokens)  # a 2015 wins over a '15
+    last_mark = max((i for i, token in enumerate(tokens) if token == _MARK), default=-1)
+    tokens = [t for i, t in enumerate(tokens) if t != _MARK or (i == last_mark and not dated)]
+    marks = [i for i, token in enumerate(tokens) if token == _MARK]
+    years = [i for i, token in enumerate(tokens) if _YEAR4.match(token)]
 
     vintage: int | None = None
     vintage_at: int | None = None
-    years = [i for i, token in enumerate(tokens) if _YEAR4.match(token)]
     if years:
         vintage_at = years[-1]
         vintage = int(tokens[vintage_at])
     elif apostrophe:
         vintage = two_digit_year(apostrophe[-1])
+        vintage_at = marks[-1]
     else:
         pairs = [i for i, token in enumerate(tokens) if len(token) == 2 and token.isdigit()]
         if len(pairs) > 1 and tokens[pairs[-1]] in _CUT_VOLUMES:
@@ -262,5 +275,17 @@ def parse_label(label: str) -> ParsedLabel:
         volume = FORMAT_VOLUMES[shape]
     if shape is None and volume is not None:
         shape = next((f for f, v in FORMAT_VOLUMES.items() if v == volume), None)
-    words = [token for token in tokens if token not in FORMAT_WORDS]
-    return ParsedLabel(" ".join(expand(words)), vintage, shape, volume)
+    kept = [(at, token) for at, token in enumerate(tokens) if token not in FORMAT_WORDS]
+    # A label with a vintage is no "sans année": its SA is a word cut short (Saint-Aubin).
+    words = expand([token for _, token in kept], _UNDATED if vintage is not None else frozenset())
+    if kept and _cut_to_a_letter(*kept[-1], vintage_at):
+        # "PEYSSAC M 2011": the till's width left one letter of the last word; it is the
+        # start of a word (Meursault), where elsewhere a single letter is an elided article.
+        words.append(kept[-1][1])
+    return ParsedLabel(" ".join(words), vintage, shape, volume)
+
+
+def _cut_to_a_letter(at: int, token: str, vintage_at: int | None) -> bool:
+    """Whether the label's last wine word, ``token`` at ``at``, is a single letter before
+    the vintage (after it, a letter is more likely a format word cut short: ``15 V``)."""
+    return len(token) == 1 and token.isalpha() and (vintage_at is None or at < vintage_at)

@@ -7,13 +7,16 @@ wine to match and then six items to choose from.
 
 Matching the wine
     Each label word is looked up in the cellar's vocabulary: exactly, as a prefix (labels
-    are cut at the till's width and staff shorten words: ``PULIGNY MONTR``) and, for words
-    the cellar does not have, within one or two edits (typos: ``LEFLAVE``), found by one
-    vectorised rapidfuzz ``cdist`` (optimal string alignment distance, with a cutoff) over
-    the vocabulary for all the labels of a call. Words weigh their inverse document
-    frequency, so ``chateau`` counts little and ``pichon`` a lot; the wines holding a word
-    come from an inverted index, so every label costs a few numpy operations over the
-    wines, never a string comparison per item. A wine scores on three coverages:
+    are cut at the till's width and staff shorten words: ``PULIGNY MONTR``, ``BOURG RG``
+    even though *Côtes de Bourg* makes ``bourg`` a word of its own; a last word cut to one
+    letter, ``MEURS V``, weighs little and tells which name goes on with that letter, see
+    ``_cut_identity``) and, for words the cellar does not have, within one or two edits
+    (typos: ``LEFLAVE``), found by one vectorised rapidfuzz ``cdist`` (optimal string
+    alignment distance, with a cutoff) over the vocabulary for all the labels of a call.
+    Words weigh their inverse document frequency, so ``chateau`` counts little and
+    ``pichon`` a lot; the wines holding a word come from an inverted index, so every label
+    costs a few numpy operations over the wines, never a string comparison per item. A
+    wine scores on three coverages:
 
     * how much of the label the wine explains (its name, producer, appellation, colour and
       any other text column): a label word the cellar lacks (``LATOUR``) sinks every wine,
@@ -21,12 +24,14 @@ Matching the wine
     * how much the label names of what sets the wine apart: the name's words that are not
       the producer's or the appellation's (``pavillon`` in *Pavillon Rouge du Château
       Margaux*, producer Château Margaux). Naming the producer instead counts as much as
-      that producer has few wines in the cellar, and never for a château's second wines
-      (a château's name is its grand vin's). A generic wine (*Meursault* by Domaine Roulot)
-      is named by its name or its producer. Wines without a producer are judged loosely
-      (their name may hold the producer's words, which labels leave out). This is what
-      puts ``Château Margaux`` above ``Pavillon Rouge`` for ``CH MARGAUX``, and says ``no``
-      to that label when the cellar only has the second wine;
+      that producer has few wines in the cellar, or few in the label's vintage (``PRODUCER
+      2007`` names its only 2007), and never for a château's second wines (a château's
+      name is its grand vin's; a château's wine that does not carry its name, *Vacqueyras
+      Les Galets*, is named by it like any producer's). A generic wine (*Meursault* by
+      Domaine Roulot) is named by its name or its producer. Wines without a producer are
+      judged loosely (their name may hold the producer's words, which labels leave out).
+      This is what puts ``Château Margaux`` above ``Pavillon Rouge`` for ``CH MARGAUX``,
+      and says ``no`` to that label when the cellar only has the second wine;
     * how much of the whole name the label names (ranks near-duplicates).
 
     ``score = 100 × explained × (1 - β + β × distinctive) × (1 - γ + γ × name)``. The best
@@ -134,12 +139,18 @@ CUT_CREDIT = 0.6
 """Credit for the name words after the last one a cut label shows (see _cut_identity)."""
 CUT_LENGTH = 18
 """Labels this long or longer may have been cut at the till's width."""
+SHORTENED_LENGTH = 5
+"""A label word this long may be a longer cellar word shortened by staff even when the
+cellar has it as a word of its own: ``BOURG`` for Bourgogne, beside Côtes de Bourg."""
+SHORTENED_FACTOR = 0.8
+"""Factor on the similarity of that reading: the word itself is the likelier one."""
 RERANK_FUZZ = 0.08
 """Share of the re-ranked score given to token_sort_ratio on the names."""
 CANDIDATES = 24
 """Wines re-ranked per label."""
 SIBLING_GAP = 6.0
-"""Score below the label's best wine given to a dated sibling (see _dated_sibling)."""
+"""Score below the label's best wine given to a dated sibling (see _dated_sibling); never
+below MATCH_SCORE when the best wine matches."""
 SIBLING_SLACK = 0.02
 """How much less of the label a dated sibling may explain than the best wine."""
 ITEM_MARGIN = 20.0
@@ -154,6 +165,9 @@ UNDATED_PENALTY = 3.0
 VOLUME_PENALTY = 1.0
 """Score taken off an item in another volume than the label's (or 75 cl)."""
 TEXT_COLUMNS = ("item", "name", "vintage", "volume")
+ARTICLE_LETTERS = frozenset("adl")
+"""A label's last word cut to one of these letters may be an article the cellar's words
+leave out (``1ER A`` for *1er Cru Aux Boudots*, ``L`` for *Les*, ``D`` for *de*)."""
 
 
 @dataclass(frozen=True)
@@ -301,20 +315,36 @@ class CellarIndex:
         self._docs = docs
         self._totals = np.maximum(totals, 1e-9)
         # Naming the producer identifies a wine as well as its producer has few wines here;
-        # but a château's name is its grand vin's, never its second wine's.
+        # but a château's name is its grand vin's, never its second wine's (*Les Allées de
+        # X*). A château's wine named otherwise (*Vacqueyras Les Galets* of Château
+        # Courgeyin) is named by its producer like any other.
         makers = Counter(wine.producer for wine in wines)
         self._by_producer: dict[tuple[str, ...], list[int]] = {}
         for number, wine in enumerate(wines):
             if wine.producer:
                 self._by_producer.setdefault(wine.producer, []).append(number)
+        named_by = [_named_by_producer(wine) for wine in wines]
         self._producer_share = np.array(
             [
-                1.0 / math.sqrt(makers[w.producer])
-                if w.producer and w.producer[0] != "chateau"
-                else 0.0
-                for w in wines
+                1.0 / math.sqrt(makers[w.producer]) if w.producer and by else 0.0
+                for w, by in zip(wines, named_by, strict=True)
             ]
         )
+        # The same share among the producer's wines in one vintage: ``PRODUCER 2011`` names
+        # the producer's only 2011 as well as a producer with one wine names that wine.
+        in_vintage: dict[int, dict[tuple[str, ...], list[int]]] = {}
+        for number, wine in enumerate(wines):
+            if wine.producer and named_by[number]:
+                for vintage in wine.vintages:
+                    in_vintage.setdefault(vintage, {}).setdefault(wine.producer, []).append(number)
+        self._vintage_share: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for vintage, makers_of in in_vintage.items():
+            numbers = [n for ns in makers_of.values() for n in ns]
+            shares = [1.0 / math.sqrt(len(ns)) for ns in makers_of.values() for _ in ns]
+            self._vintage_share[vintage] = (
+                np.array(numbers, dtype=np.int64),
+                np.array(shares, dtype=np.float64),
+            )
         self._beta = np.array([IDENTITY_BETA if w.producer else LOOSE_BETA for w in wines])
         self._colour = np.array([wine.colour for wine in wines], dtype=np.int8)
         self._colour_unknown = np.where(self._colour == 0, COLOUR_UNKNOWN, 0.0)
@@ -372,8 +402,8 @@ class CellarIndex:
             found[exact] = 1.0
         if token.isdigit():
             return list(found.items())
-        if exact is None or last:
-            shortest = 2 if last else 3
+        if exact is None or last or len(token) >= SHORTENED_LENGTH:
+            shortest = 1 if last else 3
             if len(token) >= shortest:
                 start = bisect.bisect_left(self._sorted, token)
                 for word in self._sorted[start:]:
@@ -381,9 +411,13 @@ class CellarIndex:
                         break
                     if word != token:
                         similarity = min(0.92, 0.55 + 0.5 * len(token) / len(word))
+                        if exact is not None and not last:
+                            similarity *= SHORTENED_FACTOR
                         tid = self._vocabulary[word]
                         found[tid] = max(found.get(tid, 0.0), similarity)
-        if exact is None:
+        if exact is None and not (found and last):
+            # A last word that starts a cellar word was cut by the till, not mistyped: COTEA
+            # is the start of Coteaux, not Cote with a letter too many.
             for tid, similarity in fuzzy.get(token, ()):
                 found[tid] = max(found.get(tid, 0.0), similarity)
         return list(found.items())
@@ -403,21 +437,38 @@ class CellarIndex:
         total_weight = 0.0
         best_for_word: dict[int, float] = {}
         coverage = np.empty(n_wines, dtype=np.float64)
+        # The last word may be cut short; so may the one before a last word cut to a letter.
+        letter = tokens[-1] if len(tokens[-1]) == 1 and tokens[-1].isalpha() else None
+        cut_from = len(tokens) - (2 if letter else 1)
         for index, token in enumerate(tokens):
-            matches = self._matches(token, index == len(tokens) - 1, fuzzy)
+            matches = self._matches(token, index >= cut_from, fuzzy)
             if not matches:
                 # A short word the cellar lacks is more often an abbreviation than a name.
                 total_weight += self._unknown_weight * min(1.0, len(token) / UNKNOWN_LENGTH)
                 continue
             best = max(matches, key=lambda m: (m[1], self._idf[m[0]]))
             weight = float(self._idf[best[0]])
-            total_weight += weight
             coverage.fill(0.0)
             for tid, similarity in matches:
                 lo, hi = self._post_start[tid], self._post_start[tid + 1]
                 np.maximum.at(coverage, self._post_wine[lo:hi], similarity)
+            if letter and index == len(tokens) - 1:
+                # A word cut to one letter (see labels.parse_label) is explained by any word
+                # that starts with it, tells apart only the wines that have one (it weighs
+                # their inverse frequency) and names no word: what it tells of a cut name is
+                # left to _cut_identity.
+                coverage[coverage > 0.0] = 1.0
+                weight = min(weight, math.log1p(n_wines / max(np.count_nonzero(coverage), 1)))
+                matches = []
+            elif index >= cut_from and token not in self._vocabulary:
+                # A cut word (``VA``) weighs no more than what it tells apart: the inverse
+                # frequency of all the wines with a word it may start (Vacqueyras and many
+                # more), not that of the rarest of those words (a Clos du Val).
+                weight = min(weight, math.log1p(n_wines / max(np.count_nonzero(coverage), 1)))
+            for tid, similarity in matches:
                 if similarity > best_for_word.get(tid, 0.0):
                     best_for_word[tid] = similarity
+            total_weight += weight
             if token in COLOURS:
                 # A wine of unknown colour can be of the colour a label says.
                 np.maximum(coverage, self._colour_unknown, out=coverage)
@@ -431,7 +482,12 @@ class CellarIndex:
             for kind in range(3):
                 np.add.at(named[kind], wines, self._post_weights[kind, lo:hi] * similarity)
         covered = np.minimum(named / self._totals, 1.0)
-        by_producer = self._producer_share * covered[2]
+        share = self._producer_share
+        if parsed.vintage in self._vintage_share:
+            share = share.copy()
+            numbers, shares = self._vintage_share[parsed.vintage]
+            share[numbers] = np.maximum(share[numbers], shares)
+        by_producer = share * covered[2]
         identity = np.where(
             self._generic,
             np.maximum(covered[1], covered[2]),
@@ -448,9 +504,11 @@ class CellarIndex:
         if len(candidates) > CANDIDATES:
             top = np.argpartition(-scores[candidates], CANDIDATES)[:CANDIDATES]
             candidates = candidates[top]
-        if maybe_cut:
+        if maybe_cut or letter:
             for wine in candidates:
-                cut = self._cut_identity(int(wine), best_for_word, covered[2, wine])
+                cut = self._cut_identity(
+                    int(wine), best_for_word, covered[2, wine], share[wine], letter
+                )
                 if cut is not None:
                     lenient = _score(explains[wine], *cut, self._beta[wine]) * factor[wine]
                     scores[wine] = max(scores[wine], lenient)
@@ -477,28 +535,46 @@ class CellarIndex:
                 and vintage in self._wines[sibling].vintages
                 and explains[sibling] >= explains[top] - SIBLING_SLACK
             ):
-                lifted[sibling] = max(lifted.get(sibling, 0.0), top_score - SIBLING_GAP)
+                # Below the best wine, but matching when it does: it is the label's wine.
+                score = top_score - SIBLING_GAP
+                if top_score >= MATCH_SCORE:
+                    score = max(score, MATCH_SCORE)
+                lifted[sibling] = max(lifted.get(sibling, 0.0), score)
         if len(lifted) == len(ranked) and all(lifted[w] == s for w, s in ranked):
             return ranked
         return sorted(lifted.items(), key=lambda pair: (-pair[1], pair[0]))
 
     def _cut_identity(
-        self, wine: int, best_for_word: dict[int, float], producer_cover: float
+        self,
+        wine: int,
+        best_for_word: dict[int, float],
+        producer_cover: float,
+        share: float,
+        letter: str | None = None,
     ) -> tuple[float, float] | None:
         """(identity, name coverage) of a wine for a label that may have been cut at the
         till's width, or None when the label does not look like the start of its name.
 
         A cut label shows the first words of a name (``PULIGNY MONTRACHET 1ER`` for *...
         1er Cru Les Pucelles*): when the label covers the name's first words and none after,
-        the words after get CUT_CREDIT instead of nothing.
+        the words after get CUT_CREDIT instead of nothing. The first words may leave out
+        words that go without saying (``HAUT-MARBUZE`` for *Château Haut-Marbuzet ...*). A
+        label whose last word was cut to one ``letter`` is the start of a name whose first
+        word not shown begins with it.
         """
         ids = self._wines[wine].name_ids
         shown = [best_for_word.get(tid, 0.0) for tid in ids]
-        first_missing = next((i for i, s in enumerate(shown) if s == 0.0), len(shown))
-        if first_missing == 0 or first_missing == len(shown) or any(shown[first_missing:]):
+        # The name as shown starts after the first words not shown that go without saying.
+        lead = next((i for i, tid in enumerate(ids) if shown[i] or not _weak(self._words[tid])), 0)
+        first_missing = next((i for i, s in enumerate(shown) if s == 0.0 and i >= lead), len(shown))
+        if first_missing == lead or first_missing == len(shown) or any(shown[first_missing:]):
             return None
+        if letter and not (
+            self._words[ids[first_missing]].startswith(letter) or letter in ARTICLE_LETTERS
+        ):
+            return None  # "MERCUREY 1ER V" is the start of Les Vaucrains, not of Les Rugiens
         doc = self._docs[wine]
-        if all(_weak(self._words[tid]) for tid in ids[:first_missing]):
+        if all(_weak(self._words[tid]) for tid in ids[lead:first_missing]):
             return None  # only words that go without saying: "CHATEAU" is no start of a name
         sums = [0.0, 0.0]
         for tid, similarity in zip(ids, shown, strict=True):
@@ -509,7 +585,7 @@ class CellarIndex:
         name = min(sums[1] / self._totals[1, wine], 1.0)
         if self._generic[wine]:
             return max(name, producer_cover), name
-        return max(distinct, self._producer_share[wine] * producer_cover), name
+        return max(distinct, share * producer_cover), name
 
     def _rerank(
         self, parsed: ParsedLabel, candidates: np.ndarray, scores: np.ndarray
@@ -655,6 +731,16 @@ def _document(
         tid = vocabulary.setdefault(w, len(vocabulary))
         found[tid] = (factors[0], factors[1], factors[2])
     return found, generic
+
+
+def _named_by_producer(wine: _Wine) -> bool:
+    """Whether naming the wine's producer may name the wine: not for a château's wines
+    that carry the château's name (its grand vin is the one named so), yes otherwise."""
+    if not wine.producer:
+        return False
+    if wine.producer[0] != "chateau":
+        return True
+    return not {w for w in wine.producer if not _weak(w)} & set(wine.name.split())
 
 
 def _weak(word: str) -> bool:
