@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from stockbridge.config.loader import InvalidStoreFile, load_store
-from stockbridge.integrations.chain.capture import captured, install
+from stockbridge.integrations.chain.capture import captured, install, remove
 from stockbridge.integrations.chain.checks import checks
 from stockbridge.integrations.chain.database import create_till_schema
 from stockbridge.integrations.chain.profile import load_profile
@@ -193,8 +193,6 @@ def test_installing_twice_is_harmless_and_rows_there_before_are_sent(
     assert {k: v[0] for k, v in labels(chain).items()} == {"L1": "milk 2"}
 
     sql(chain, "lyon", "INSERT INTO tickets (id, store, number) VALUES (1, 'lyon', 'T1')")
-    from stockbridge.integrations.chain.capture import remove
-
     remove(engine, entities)
     sql(
         chain,
@@ -303,6 +301,10 @@ def test_doctor_names_missing_triggers_and_the_cli_installs_them(tmp_path, datab
     assert f"`stockbridge chain capture install --config {path}`" in detail
     summary = run(chain.configs["lyon"])
     assert summary.state == "failed" and summary.message.startswith("capture triggers:")
+    doctor = subprocess.run([str(CLI), "doctor", path], capture_output=True, text=True, timeout=120)
+    assert doctor.returncode == 1, doctor.stdout + doctor.stderr
+    assert "FAIL  capture triggers: entities found by capture have no triggers" in doctor.stdout
+    assert "run `stockbridge chain capture install --config" in doctor.stdout
 
     for word in ("installed", "replaced"):  # twice: the second replaces, harmless
         done = subprocess.run(
@@ -313,25 +315,53 @@ def test_doctor_names_missing_triggers_and_the_cli_installs_them(tmp_path, datab
         )
         assert done.returncode == 0, done.stderr
         assert f"lyon: shelf_labels: triggers on shelf_labels {word}" in done.stdout
-    assert all(c.ok for c in checks(store, path))
-    doctor = subprocess.run([str(CLI), "doctor", path], capture_output=True, text=True, timeout=120)
-    assert "capture triggers" in doctor.stdout, doctor.stdout + doctor.stderr
+    assert [c.detail for c in checks(store, path) if c.name == "capture triggers"] == [
+        "installed for shelf_labels, ticket_notes"
+    ]
     completed(run(chain.configs["lyon"]))
 
 
-def test_a_dropped_change_table_stops_the_entity_in_one_sentence(tmp_path, databases):
+def test_a_dropped_change_table_stops_the_entity_and_install_reconciles_with_hq(
+    tmp_path, databases
+):
+    """Changes made while nothing recorded them (triggers removed, the change table dropped
+    and made again with ids below HQ's point): the run stops in one sentence instead of
+    taking new ids for old ones; the CLI's install, reading HQ, moves the ids above HQ's
+    point and records every row and every deletion HQ has not heard of."""
     chain = capture_chain(tmp_path, databases)
     sql(chain, "lyon", "INSERT INTO shelf_labels VALUES ('L1', 'lyon', 'milk', 1)")
-    sql(chain, "lyon", "UPDATE shelf_labels SET label = 'm' WHERE code = 'L1'")
+    sql(chain, "lyon", "INSERT INTO shelf_labels VALUES ('L2', 'lyon', 'jam', 2)")
     completed(run(chain.configs["lyon"]))
-    sql(chain, "lyon", "DROP TABLE stockbridge_changes")
+    high = ack(chain, "shelf_labels")[0]
     store = load_store(chain.configs["lyon"])
+    entities = captured(store, store.load_profile())
+    engine = chain.tills["lyon"].engine
+    remove(engine, entities)
+    sql(chain, "lyon", "DELETE FROM shelf_labels WHERE code = 'L2'")
+    sql(chain, "lyon", "UPDATE shelf_labels SET label = 'oat milk' WHERE code = 'L1'")
+    sql(chain, "lyon", "DROP TABLE stockbridge_changes")
     [failing] = [c for c in checks(store, "lyon.yaml") if not c.ok]
-    assert "the till has no stockbridge_changes table" in failing.detail
-    install(chain.tills["lyon"].engine, captured(store, store.load_profile()))
+    assert "no triggers in the till: shelf_labels" in failing.detail
+    install(engine, entities)  # without HQ: the new table's ids start at 1 again
+    assert max(c["id"] for c in change_rows(chain)) < high
     summary = run(chain.configs["lyon"])
     assert summary.state == "failed"
     assert "the table was dropped or restored" in summary.message, summary.message
+
+    done = subprocess.run(
+        [str(CLI), "chain", "capture", "install", "--config", str(chain.configs["lyon"])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 row(s) HQ holds but the till no longer has as deletions" in done.stdout
+    assert f"change ids now start above HQ's acknowledged {high}" in done.stdout
+    completed(run(chain.configs["lyon"]))
+    assert {k: v[:3] for k, v in labels(chain).items()} == {
+        "L1": ("oat milk", 1.0, False),
+        "L2": ("jam", 2.0, True),
+    }
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,9 @@ capture}``, ``stockbridge chain capture install`` puts AFTER INSERT, UPDATE and 
 triggers on its till table (SQLite, MariaDB; PostgreSQL: one plpgsql function per entity),
 each writing one row into the till's ``stockbridge_changes``: an auto-increment change id,
 the entity, the row's key as a JSON array, the operation (I, U, D; an update that changes
-the key also records a D for the old key) and the time. The first install also records an I
-for every row already there, so HQ gets the table whole.
+the key also records a D for the old key) and the time. The first install (or the first
+after ``remove``) also records an I for every row already there, so HQ gets the table whole,
+and, having read HQ, a D for every key HQ holds that the till no longer has.
 
 The change table says only *which* keys changed, never their values: the push collapses a
 batch of change rows to the keys they name, reads each key's **current** row from the till
@@ -35,7 +36,10 @@ every captured entity this store pushes are deleted from the till. Safe because 
 committed the ack past them, no entity will read them again, and the highest acknowledged
 change row stays, so the till's auto-increment cannot restart below HQ's point unseen: a
 change table whose highest id is below HQ's acknowledged one (dropped, or restored from an
-old backup) stops the entity with one sentence instead of silently sending nothing.
+old backup) stops the entity with one sentence instead of silently sending nothing, and
+``capture install`` then moves the ids above HQ's point and records every row again. Rows
+are deleted by exact id: an InnoDB range delete would wait on an open till transaction's
+uncommitted change row just past the range (and its gap lock would hold the till's writes).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,7 +60,9 @@ from stockbridge.integrations.chain.database import (
     ID_TYPE,
     ChainError,
     as_dicts,
+    ensure_hq_schema,
     insert_many,
+    open_engine,
     unreachable,
 )
 from stockbridge.integrations.chain.profile import Entity, Profile
@@ -213,28 +219,86 @@ def installed_triggers(connection: sa.Connection, entity: Entity) -> set[str]:
 
 
 @dataclass
+class AtHQ:
+    """What HQ holds of this store's captured entities, for an install to reconcile with."""
+
+    acknowledged: int = 0
+    """The highest change id HQ acknowledged for any of them: new ids must start above."""
+    keys: dict[str, set[Key]] = field(default_factory=dict)
+    """Per entity, the keys HQ holds as live rows of this store."""
+
+
+def read_at_hq(config: ChainConfig, entities: list[Entity]) -> AtHQ:
+    """HQ's acknowledged change id and live keys of this store (the install's other half)."""
+    if config.hq is None:
+        raise ChainError("the store file has no hq:")
+    engine = open_engine(config.hq, "HQ database")
+    try:
+        tables = ensure_hq_schema(engine, config.load_profile())
+        acks = tables["sb_acks"]
+        found = AtHQ()
+        with engine.connect() as connection:
+            highs = connection.execute(
+                sa.select(acks.c.high).where(
+                    acks.c.store == config.store, acks.c.entity.in_([e.name for e in entities])
+                )
+            ).scalars()
+            found.acknowledged = max([int(h or 0) for h in highs], default=0)
+            for entity in entities:
+                table = tables[entity.name]
+                query = sa.select(*[table.c[k] for k in entity.key]).where(
+                    table.c.sb_store == config.store, table.c.sb_deleted == sa.false()
+                )
+                found.keys[entity.name] = {tuple(r) for r in connection.execute(query)}
+        return found
+    except SQLAlchemyError as exc:
+        raise unreachable(engine, exc) from exc
+    finally:
+        engine.dispose()
+
+
+@dataclass
 class Installed:
     entity: str
     table: str
     replaced: bool
-    seeded: int
+    seeded: int = 0
+    gone: int = 0
+    restarted: int = 0
 
     def line(self) -> str:
         if self.replaced:
             return f"{self.entity}: triggers on {self.table} replaced (they were there)"
-        return (
-            f"{self.entity}: triggers on {self.table} installed, its {self.seeded} existing"
-            " row(s) recorded as changes so HQ gets them all"
+        text = (
+            f"{self.entity}: triggers on {self.table} installed, its {self.seeded} row(s)"
+            " recorded as changes so HQ gets them all"
         )
+        if self.gone:
+            text += f", {self.gone} row(s) HQ holds but the till no longer has as deletions"
+        if self.restarted:
+            text += f" (change ids now start above HQ's acknowledged {self.restarted})"
+        return text
 
 
-def install(engine: Engine, entities: list[Entity]) -> list[Installed]:
-    """The change table and each entity's triggers, replaced if there (idempotent). An entity
-    without triggers before gets an I change for each of its rows, recorded after its
-    triggers exist: a row written in between is recorded twice, which only resends it."""
+def install(engine: Engine, entities: list[Entity], hq: AtHQ | None = None) -> list[Installed]:
+    """The change table and each entity's triggers, replaced if there (idempotent).
+
+    An entity without triggers before (a first install, or after ``remove``) gets an I
+    change for each of its rows, recorded after its triggers exist (a row written in between
+    is recorded twice, which only resends it), and, given what HQ holds, a D change for each
+    key HQ holds that the till no longer has (deleted while nothing recorded it). A change
+    table whose ids end below HQ's acknowledged point (dropped, restored) restarts above it,
+    and every entity is recorded again so.
+    """
+    hq = hq or AtHQ()
     done: list[Installed] = []
     try:
         _metadata.create_all(engine, checkfirst=True)
+        with engine.begin() as connection:
+            top = connection.execute(sa.select(sa.func.max(changes.c.id))).scalar() or 0
+            restarted = hq.acknowledged if top < hq.acknowledged else 0
+            if restarted:
+                _restart_ids(connection, restarted)
         for entity in entities:
             with engine.begin() as connection:
                 dialect = connection.dialect.name
@@ -244,18 +308,13 @@ def install(engine: Engine, entities: list[Entity]) -> list[Installed]:
                         f"entity {entity.name}: the till has no table {entity.till_table};"
                         " fix table: in the profile"
                     )
-                replaced = installed_triggers(connection, entity) == _expected(dialect, entity)
+                there = installed_triggers(connection, entity) == _expected(dialect, entity)
                 for statement in _trigger_ddl(dialect, entity, quote):
                     connection.exec_driver_sql(statement)
-                seeded = 0
-                if not replaced:
-                    key = _key_json(dialect, entity, quote, "")
-                    seeded = connection.exec_driver_sql(
-                        f"INSERT INTO {CHANGES} (entity, row_key, op, changed_at)"
-                        f" SELECT '{entity.name}', {key}, 'I', CURRENT_TIMESTAMP"
-                        f" FROM {quote(entity.till_table)}"
-                    ).rowcount
-            done.append(Installed(entity.name, entity.till_table, replaced, max(seeded, 0)))
+                if there and not restarted:
+                    done.append(Installed(entity.name, entity.till_table, True))
+                    continue
+                done.append(_seed(connection, entity, hq, restarted))
     except SQLAlchemyError as exc:
         raise ChainError(
             f"cannot install the capture triggers in the till database: {describe(exc)};"
@@ -263,6 +322,48 @@ def install(engine: Engine, entities: list[Entity]) -> list[Installed]:
             " binary logging: log_bin_trust_function_creators or SUPER)"
         ) from None
     return done
+
+
+def _seed(connection: sa.Connection, entity: Entity, hq: AtHQ, restarted: int) -> Installed:
+    dialect = connection.dialect.name
+    quote = connection.dialect.identifier_preparer.quote
+    table = quote(entity.till_table)
+    key = _key_json(dialect, entity, quote, "")
+    seeded = connection.exec_driver_sql(
+        f"INSERT INTO {CHANGES} (entity, row_key, op, changed_at)"
+        f" SELECT '{entity.name}', {key}, 'I', CURRENT_TIMESTAMP FROM {table}"
+    ).rowcount
+    held = hq.keys.get(entity.name, set())
+    gone: list[Key] = []
+    if held:
+        columns = ", ".join(quote(k) for k in entity.key)
+        present = {tuple(r) for r in connection.exec_driver_sql(f"SELECT {columns} FROM {table}")}
+        gone = sorted(held - present)
+    for chunk in _chunks(gone):
+        connection.execute(
+            changes.insert(),
+            [{"entity": entity.name, "row_key": json.dumps(list(k)), "op": "D"} for k in chunk],
+        )
+    return Installed(entity.name, entity.till_table, False, max(seeded, 0), len(gone), restarted)
+
+
+def _restart_ids(connection: sa.Connection, above: int) -> None:
+    """The next change id will be ``above + 1``."""
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        updated = connection.exec_driver_sql(
+            "UPDATE sqlite_sequence SET seq = ? WHERE name = ?", (above, CHANGES)
+        ).rowcount
+        if not updated:
+            connection.exec_driver_sql(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (CHANGES, above)
+            )
+    elif dialect == "postgresql":
+        connection.exec_driver_sql(
+            f"SELECT setval(pg_get_serial_sequence('{CHANGES}', 'id'), {int(above)})"
+        )
+    else:
+        connection.exec_driver_sql(f"ALTER TABLE {CHANGES} AUTO_INCREMENT = {int(above) + 1}")
 
 
 def remove(engine: Engine, entities: list[Entity]) -> list[str]:

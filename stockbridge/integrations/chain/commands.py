@@ -163,18 +163,34 @@ def cmd_skip(args: argparse.Namespace) -> int:
 
 def cmd_capture(args: argparse.Namespace) -> int:
     """Install or remove the capture triggers of the entities this store pushes by capture."""
-    from stockbridge.integrations.chain.capture import captured, install, remove
-    from stockbridge.integrations.chain.database import open_engine
+    from stockbridge.integrations.chain.capture import (
+        AtHQ,
+        captured,
+        install,
+        read_at_hq,
+        remove,
+    )
+    from stockbridge.integrations.chain.database import ChainError, open_engine
 
     config = _load(args.config)
     entities = captured(config, config.load_profile())
     if not entities:
         print(f"{config.store}: no entity of profile '{config.profile}' is found by capture")
         return 0
+    at_hq, lines = AtHQ(), []
+    if args.capture_action == "install":
+        try:
+            at_hq = read_at_hq(config, entities)
+        except ChainError as exc:  # the triggers matter more: install them, say what is left
+            lines.append(
+                f"HQ not read ({exc}): rows deleted while no trigger recorded them are not"
+                " told to HQ, and a restarted change table is not moved above HQ's point;"
+                " run this again when HQ is reachable"
+            )
     engine = open_engine(config.till, "till database")
     try:
         if args.capture_action == "install":
-            lines = [done.line() for done in install(engine, entities)]
+            lines += [done.line() for done in install(engine, entities, at_hq)]
         else:
             lines = remove(engine, entities)
     finally:
