@@ -65,9 +65,10 @@ def completed(summary) -> str:
     return text
 
 
-def capture_chain(tmp_path: Path, databases, till_kind="sqlite", hq_kind="sqlite"):
-    """A chain of HQ and lyon on the capture profile, its tables and triggers installed in
-    both tills (HQ's pushes the down entity), HQ run once."""
+def capture_chain(tmp_path: Path, databases, till_kind="sqlite", hq_kind="sqlite", **lyon):
+    """A chain of HQ and lyon on the capture profile (``lyon``: more of lyon's store file),
+    its tables and triggers installed in both tills (HQ's pushes the down entity), HQ run
+    once."""
     profile_file = tmp_path / "capture-test.yaml"
     profile_file.write_text(PROFILE_YAML)
     profile = load_profile(profile_file.absolute())
@@ -78,7 +79,7 @@ def capture_chain(tmp_path: Path, databases, till_kind="sqlite", hq_kind="sqlite
         till_kind=till_kind,
         stores=("lyon",),
         hq={"profile": str(profile_file)},
-        lyon={"profile": str(profile_file)},
+        lyon={"profile": str(profile_file), **lyon},
     )
     for store, till in chain.tills.items():
         create_till_schema(till.engine, profile)
