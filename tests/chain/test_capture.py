@@ -366,6 +366,38 @@ def test_a_dropped_change_table_stops_the_entity_and_install_reconciles_with_hq(
 
 
 @pytest.mark.parametrize(
+    "hq_kind",
+    [
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ],
+)
+def test_a_row_hq_refuses_stops_its_entity_until_skipped(tmp_path, databases, hq_kind):
+    chain = capture_chain(tmp_path, databases, hq_kind=hq_kind)
+    sql(chain, "lyon", "INSERT INTO shelf_labels VALUES ('L1', 'lyon', 'milk', 1)")
+    sql(chain, "lyon", "INSERT INTO shelf_labels VALUES ('L5', 'lyon', :label, 1)", label="x" * 200)
+    sql(chain, "lyon", "INSERT INTO shelf_labels VALUES ('L6', 'lyon', 'jam', 1)")
+    sql(chain, "lyon", "INSERT INTO tickets (id, store, number) VALUES (1, 'lyon', 'T1')")
+    sql(chain, "lyon", "INSERT INTO ticket_notes VALUES (1, 1, 'a note')")
+    summary = run(chain.configs["lyon"])
+    assert summary.state == "failed"
+    assert "HQ refused shelf_labels row L5" in summary.message
+    assert f"stockbridge chain skip {chain.configs['lyon']} shelf_labels L5" in summary.message
+    assert labels(chain) == {}  # nothing of the refused batch
+    assert [r["note"] for r in chain.hq_rows("chain_ticket_notes")] == ["a note"]  # went on
+    done = subprocess.run(
+        [str(CLI), "chain", "skip", str(chain.configs["lyon"]), "shelf_labels", "L5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    text = completed(run(chain.configs["lyon"]))
+    assert "shelf_labels: 2 sent, 1 skipped by `chain skip`" in text
+    assert sorted(labels(chain)) == ["L1", "L6"]
+
+
+@pytest.mark.parametrize(
     ("change", "message"),
     [
         ("{by: capture, column: label}", "takes no column"),

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +103,8 @@ changes = Table(
 """The till's change table: which key of which entity changed, in change-id order."""
 
 Key = tuple[Any, ...]
+Quote = Callable[[str], str]
+"""The dialect's identifier quoting (``identifier_preparer.quote``)."""
 
 
 def captured(config: ChainConfig, profile: Profile) -> list[Entity]:
@@ -125,7 +127,7 @@ def _expected(dialect: str, entity: Entity) -> set[str]:
     return {f"{_name(entity)}_{suffix}" for suffix in ("ins", "upd", "del")}
 
 
-def _key_json(dialect: str, entity: Entity, quote, prefix: str) -> str:
+def _key_json(dialect: str, entity: Entity, quote: Quote, prefix: str) -> str:
     """The SQL building the key's JSON array from ``NEW.``/``OLD.`` (or the table's) columns."""
     values = ", ".join(f"{prefix}{quote(k)}" for k in entity.key)
     if dialect == "postgresql":
@@ -135,7 +137,7 @@ def _key_json(dialect: str, entity: Entity, quote, prefix: str) -> str:
     return f"JSON_ARRAY({values})"
 
 
-def _trigger_ddl(dialect: str, entity: Entity, quote) -> list[str]:
+def _trigger_ddl(dialect: str, entity: Entity, quote: Quote) -> list[str]:
     table = quote(entity.till_table)
     name = _name(entity)
     insert = f"INSERT INTO {CHANGES} (entity, row_key, op, changed_at)"
@@ -189,7 +191,7 @@ def _trigger_ddl(dialect: str, entity: Entity, quote) -> list[str]:
     ]
 
 
-def _remove_ddl(dialect: str, entity: Entity, quote) -> list[str]:
+def _remove_ddl(dialect: str, entity: Entity, quote: Quote) -> list[str]:
     name = _name(entity)
     if dialect == "postgresql":
         return [
