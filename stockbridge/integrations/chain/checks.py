@@ -3,7 +3,8 @@
 The till database reachable; the triggers of ``by: capture`` entities installed (without
 them their changes are not recorded at all, so a run stops); HQ defined; HQ reachable; this
 store known at HQ; local and HQ agree on which store is HQ (the HQ id in this store file
-equals HQ's own)."""
+equals HQ's own).
+"""
 
 from __future__ import annotations
 
