@@ -31,6 +31,16 @@ row's gaps and is read again by every run, never expired by time; only an id mor
 one sequence for every captured entity, so an id seen belonging to another entity is
 passed, not a gap. A key whose parent is not at HQ yet keeps its change id in the gaps.
 
+A gap that will never commit (its transaction rolled back, or an id MariaDB skipped: its
+INSERT ... SELECT, as the install's, and ``auto_increment_increment`` skip ids) would
+otherwise wait until ``gap_window``. It is passed once the till proves it: the ack row's
+``mark`` holds the till's clock at the read that last found gaps, and a later run that finds
+a gap still missing while every transaction open in the till database began after that
+mark passes it (an id below a visible one was taken before that read, so its transaction
+began before it and is over). The proof needs to see every transaction (PostgreSQL:
+superuser or ``pg_read_all_stats``, no prepared transaction; MariaDB: the ``PROCESS``
+privilege for ``information_schema.INNODB_TRX``); without it gaps wait as for ``by: id``.
+
 Pruning: after HQ's commit, change rows at or below ``min(high - 1, lowest gap - 1)`` over
 every captured entity this store pushes are deleted from the till. Safe because HQ has
 committed the ack past them, no entity will read them again, and the highest acknowledged
@@ -46,6 +56,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -466,6 +477,18 @@ class _Batch:
     rows: dict[Key, dict[str, Any]]
     """The till's current row of each key still there."""
     covered: int
+    rechecked: bool
+    """The gaps were read again (the first batch of a run)."""
+    known: bool
+    """The till let us see every transaction open at the read."""
+    oldest: float | None
+    """When the oldest of them began (till clock, epoch seconds); None: none open."""
+    read_at: float
+    """The till's clock just after the read."""
+
+    @property
+    def empty(self) -> bool:
+        return not self.seen
 
 
 def push_captured(
@@ -480,23 +503,28 @@ def push_captured(
         except SQLAlchemyError as exc:
             raise unreachable(chain.hq, exc) from exc
         batch, full = _read(chain, entity, ack.high, sorted(ack.gaps) if first else [])
-        if batch is None:
+        settled = _settled(ack, batch)
+        if batch.empty and not settled:
             chain.report(entity.name).waiting = len(ack.gaps)
             break
-        _send(chain, entity, ack, batch, refused, skips)
+        _send(chain, entity, ack, batch, settled, refused, skips)
         first = False
         if not full:
             break
     prune(chain)
 
 
-def _read(chain: Chain, entity: Entity, high: int, gaps: list[int]) -> tuple[_Batch | None, bool]:
+def _read(chain: Chain, entity: Entity, high: int, gaps: list[int]) -> tuple[_Batch, bool]:
     """The next change rows above ``high`` (and those now filling ``gaps``), every
-    entity's, and the current till rows of this entity's keys."""
+    entity's, and the current till rows of this entity's keys; first of all, the till's
+    open transactions (see :func:`_settled`)."""
     limit = chain.config.batch_rows
     till_table = chain.till_tables[entity.name]
+    ids: dict[Key, list[int]] = {}
+    rows: dict[Key, dict[str, Any]] = {}
     try:
         with chain.till.connect() as till:
+            known, oldest = _open_transactions(till)
             wanted = sa.select(changes.c.id, changes.c.entity, changes.c.row_key)
             new = as_dicts(
                 till.execute(wanted.where(changes.c.id > high).order_by(changes.c.id).limit(limit))
@@ -504,16 +532,12 @@ def _read(chain: Chain, entity: Entity, high: int, gaps: list[int]) -> tuple[_Ba
             again = []
             for chunk in _chunks(gaps):
                 again += as_dicts(till.execute(wanted.where(changes.c.id.in_(chunk))))
-            if not new and not again:
-                if high:
-                    _check_not_restarted(chain, till, entity, high)
-                return None, False
-            ids: dict[Key, list[int]] = {}
+            if not new and not again and high:
+                _check_not_restarted(chain, till, entity, high)
             for change in sorted(again + new, key=lambda c: c["id"]):
                 if change["entity"] == entity.name:
                     key = _parse_key(entity, change["row_key"])
                     ids.setdefault(key, []).append(change["id"])
-            rows: dict[Key, dict[str, Any]] = {}
             for chunk in _chunks(list(ids)):
                 for row in as_dicts(
                     till.execute(
@@ -521,12 +545,73 @@ def _read(chain: Chain, entity: Entity, high: int, gaps: list[int]) -> tuple[_Ba
                     )
                 ):
                     rows[_row_key(entity, row)] = row
+            read_at = _till_clock(till)
     except SQLAlchemyError as exc:
         raise unreachable(chain.till, exc) from exc
     seen = {c["id"] for c in again + new}
     covered = max([high] + [c["id"] for c in new])
     last = {key: max(found) for key, found in ids.items()}
-    return _Batch(seen, ids, last, rows, covered), len(new) == limit
+    batch = _Batch(seen, ids, last, rows, covered, bool(gaps), known, oldest, read_at)
+    return batch, len(new) == limit
+
+
+def _open_transactions(till: sa.Connection) -> tuple[bool, float | None]:
+    """Whether every transaction open in the till database can be seen, and when the
+    oldest began (epoch seconds, the till's clock; None when none is open)."""
+    dialect = till.dialect.name
+    if dialect == "sqlite":
+        return True, None  # this read holds BEGIN IMMEDIATE: no write transaction is open
+    if dialect == "postgresql":
+        sees_all = till.exec_driver_sql(
+            "SELECT rolsuper OR pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER')"
+            " FROM pg_roles WHERE rolname = current_user"
+        ).scalar()
+        prepared = till.exec_driver_sql(
+            "SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()"
+        ).scalar()
+        if not sees_all or prepared:
+            return False, None
+        oldest = till.exec_driver_sql(
+            "SELECT extract(epoch FROM min(xact_start)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend'"
+        ).scalar()
+        return True, None if oldest is None else float(oldest)
+    try:
+        oldest = till.exec_driver_sql(
+            "SELECT UNIX_TIMESTAMP(MIN(trx_started)) FROM information_schema.INNODB_TRX"
+            " WHERE trx_mysql_thread_id <> CONNECTION_ID()"
+        ).scalar()
+    except sa.exc.DBAPIError:  # no PROCESS privilege: gaps wait as for `by: id`
+        return False, None
+    return True, None if oldest is None else float(oldest)
+
+
+def _till_clock(till: sa.Connection) -> float:
+    dialect = till.dialect.name
+    if dialect == "postgresql":
+        return float(till.exec_driver_sql("SELECT extract(epoch FROM clock_timestamp())").scalar())
+    if dialect == "sqlite":
+        return time.time()  # never compared: SQLite has no open writer at a read
+    return float(till.exec_driver_sql("SELECT UNIX_TIMESTAMP(NOW(6))").scalar())
+
+
+def _settled(ack: Ack, batch: _Batch) -> set[int]:
+    """Gap ids that can never commit any more: still absent now, and every transaction
+    open in the till began after the read that last found gaps (``ack.mark``, the till's
+    clock). A change id below a visible one was taken before that read, so a transaction
+    holding it began before; none is left, so the id was rolled back or skipped (MariaDB's
+    INSERT ... SELECT and ``auto_increment_increment`` skip ids). Proven by the till's own
+    transactions, never assumed from time passing."""
+    if not (batch.rechecked and batch.known and ack.gaps and ack.mark):
+        return set()
+    try:
+        mark = float(ack.mark)
+    except ValueError:
+        return set()
+    if batch.oldest is not None and batch.oldest <= mark:
+        return set()
+    return ack.gaps - batch.seen
 
 
 def _check_not_restarted(chain: Chain, till: sa.Connection, entity: Entity, high: int) -> None:
@@ -547,10 +632,12 @@ def _send(
     entity: Entity,
     ack: Ack,
     batch: _Batch,
+    settled: set[int],
     refused: Refused,
     skips: dict[str, set[str]],
 ) -> None:
-    """One HQ transaction: the current rows, the tombstones and the new ack point."""
+    """One HQ transaction: the current rows, the tombstones and the new ack point (the
+    gaps left, and the till time of this read while there are any)."""
     report = chain.report(entity.name)
     order = sorted(batch.last, key=batch.last.__getitem__)
     present = [batch.rows[k] for k in order if k in batch.rows]
@@ -577,9 +664,11 @@ def _send(
             _write(connection, chain, entity, locked, upserts, tombstones)
             waited = {i for r in waiting for i in batch.ids[_row_key(entity, r)]}
             gaps = (ack.gaps | set(range(ack.high + 1, batch.covered + 1))) - (batch.seen - waited)
+            gaps -= settled
             floor = batch.covered - chain.config.gap_window
             given_up = sorted(g for g in gaps if g <= floor)
             locked.high, locked.gaps = batch.covered, gaps - set(given_up)
+            locked.mark = repr(batch.read_at) if locked.gaps else None
             write_ack(connection, chain, chain.store, entity.name, locked)
     except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
         raise _poison(chain, entity, present, describe(exc)) from exc
@@ -589,6 +678,12 @@ def _send(
     report.unchanged += len(ready) - len(upserts) + len(gone) - len(tombstones)
     report.waiting = len(locked.gaps)
     report.given_up += given_up
+    if settled:
+        log.info(
+            "%s: change id(s) %s never committed (rolled back or skipped)",
+            entity.name,
+            sorted(settled)[:10],
+        )
 
 
 def _screen(
