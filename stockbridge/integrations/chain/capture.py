@@ -32,7 +32,7 @@ one sequence for every captured entity, so an id seen belonging to another entit
 passed, not a gap. A key whose parent is not at HQ yet keeps its change id in the gaps.
 
 A gap that will never commit (its transaction rolled back, or an id MariaDB skipped: its
-INSERT ... SELECT, as the install's, and ``auto_increment_increment`` skip ids) would
+INSERT ... SELECT, as the install's, skips ids) would
 otherwise wait until ``gap_window``. It is passed once the till proves it: the ack row's
 ``mark`` holds the till's clock at the read that last found gaps, and a later run that finds
 a gap still missing while every transaction open in the till database began after that
@@ -40,6 +40,8 @@ mark passes it (an id below a visible one was taken before that read, so its tra
 began before it and is over). The proof needs to see every transaction (PostgreSQL:
 superuser or ``pg_read_all_stats``, no prepared transaction; MariaDB: the ``PROCESS``
 privilege for ``information_schema.INNODB_TRX``); without it gaps wait as for ``by: id``.
+It assumes one server hands out the ids in order (a sequence of CACHE 1, as made; not
+several Galera writers).
 
 Pruning: after HQ's commit, change rows at or below ``min(high - 1, lowest gap - 1)`` over
 every captured entity this store pushes are deleted from the till. Safe because HQ has
@@ -601,7 +603,7 @@ def _settled(ack: Ack, batch: _Batch) -> set[int]:
     open in the till began after the read that last found gaps (``ack.mark``, the till's
     clock). A change id below a visible one was taken before that read, so a transaction
     holding it began before; none is left, so the id was rolled back or skipped (MariaDB's
-    INSERT ... SELECT and ``auto_increment_increment`` skip ids). Proven by the till's own
+    INSERT ... SELECT skips ids). Proven by the till's own
     transactions, never assumed from time passing."""
     if not (batch.rechecked and batch.known and ack.gaps and ack.mark):
         return set()
