@@ -1,7 +1,9 @@
 """The start-up checks of the seed's utility, for ``stockbridge doctor`` and every run.
 
-The till database reachable; HQ defined; HQ reachable; this store known at HQ; local and
-HQ agree on which store is HQ (the HQ id in this store file equals HQ's own).
+The till database reachable; the triggers of ``by: capture`` entities installed (without
+them their changes are not recorded at all, so a run stops); HQ defined; HQ reachable; this
+store known at HQ; local and HQ agree on which store is HQ (the HQ id in this store file
+equals HQ's own).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from stockbridge.doctor import Check
+from stockbridge.integrations.chain.capture import capture_checks
 from stockbridge.integrations.chain.config import ChainConfig
 from stockbridge.integrations.chain.database import ensure_hq_schema, open_engine
 from stockbridge.ledger.database import describe
@@ -24,6 +27,7 @@ def checks(store: ChainConfig, path: Path | str) -> Iterator[Check]:
         with till.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
         yield Check("till database reachable", True, store.till.display)
+        yield from capture_checks(store, str(path), till)
     except SQLAlchemyError as exc:
         yield Check(
             "till database reachable",

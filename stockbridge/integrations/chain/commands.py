@@ -1,4 +1,5 @@
-"""``stockbridge jobs request|list``, ``stockbridge chain run|skip``: the chain's commands."""
+"""``stockbridge jobs request|list``, ``stockbridge chain run|skip|capture``: the chain's
+commands."""
 
 from __future__ import annotations
 
@@ -41,6 +42,17 @@ def add_commands(subparsers) -> None:
     skip.add_argument("entity", help="the stopped entity (tickets, ticket_lines, ...)")
     skip.add_argument("key", help="the refused row's key, as the run named it")
     skip.set_defaults(handler=cmd_skip)
+    capture = chain_actions.add_parser(
+        "capture", help="trigger-based change capture for till tables with no change column"
+    )
+    capture_actions = capture.add_subparsers(dest="capture_action", required=True, metavar="ACTION")
+    for name, text in (
+        ("install", "create the change table and the triggers (again: replaced, harmless)"),
+        ("remove", "drop the triggers (the change table stays)"),
+    ):
+        action = capture_actions.add_parser(name, help=text)
+        action.add_argument("--config", required=True, help="the store file")
+        action.set_defaults(handler=cmd_capture)
 
 
 def _load(path: str):
@@ -146,4 +158,43 @@ def cmd_skip(args: argparse.Namespace) -> int:
     finally:
         ledger.close()
     print(f"{config.store}: {message}; the next run goes on past it")
+    return 0
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    """Install or remove the capture triggers of the entities this store pushes by capture."""
+    from stockbridge.integrations.chain.capture import (
+        AtHQ,
+        captured,
+        install,
+        read_at_hq,
+        remove,
+    )
+    from stockbridge.integrations.chain.database import ChainError, open_engine
+
+    config = _load(args.config)
+    entities = captured(config, config.load_profile())
+    if not entities:
+        print(f"{config.store}: no entity of profile '{config.profile}' is found by capture")
+        return 0
+    at_hq, lines = AtHQ(), []
+    if args.capture_action == "install":
+        try:
+            at_hq = read_at_hq(config, entities)
+        except ChainError as exc:  # the triggers matter more: install them, say what is left
+            lines.append(
+                f"HQ not read ({exc}): rows deleted while no trigger recorded them are not"
+                " told to HQ, and a restarted change table is not moved above HQ's point;"
+                " run this again when HQ is reachable"
+            )
+    engine = open_engine(config.till, "till database")
+    try:
+        if args.capture_action == "install":
+            lines += [done.line() for done in install(engine, entities, at_hq)]
+        else:
+            lines = remove(engine, entities)
+    finally:
+        engine.dispose()
+    for line in lines:
+        print(f"{config.store}: {line}")
     return 0

@@ -148,6 +148,8 @@ def hq_tables(profile: Profile) -> tuple[MetaData, dict[str, Table]]:
             columns.append(Column(name, column_type(entity, name), primary_key=name in entity.key))
         columns.append(Column("sb_seq", sa.BigInteger(), nullable=False))
         columns.append(Column("sb_received_at", sa.DateTime(), nullable=False))
+        if entity.change.by == "capture":  # the till deleted the row: HQ keeps a tombstone
+            columns.append(Column("sb_deleted", sa.Boolean(), nullable=False, default=False))
         if is_shared(entity):
             columns += [
                 Column("sb_version", sa.BigInteger(), nullable=False),

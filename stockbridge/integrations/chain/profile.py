@@ -3,7 +3,9 @@
 A profile lists entities; each names its till table, its key, how its changes are found
 (``id``: an increasing integer id, append-only rows; ``modified``: a modification time or
 counter plus the key, with a trailing re-read window; ``version``: a per-row version counter
-compared with what was last exchanged, for rows both sides edit), its direction (``up``
+compared with what was last exchanged, for rows both sides edit; ``capture``: triggers in the
+till record each changed key in ``stockbridge_changes``, for tables with no usable change
+column, see ``capture.py``), its direction (``up``
 store -> HQ, ``down`` HQ -> store, ``both``), its deletions (a flag column) and the columns
 a store may keep as its own (``store_owned``, by the ``receive:`` switch that governs them).
 """
@@ -32,9 +34,10 @@ class _Strict(BaseModel):
 
 
 class Change(_Strict):
-    by: Literal["id", "modified", "version"] = Field(
+    by: Literal["id", "modified", "version", "capture"] = Field(
         description="id: increasing integer id (append-only); modified: a modification time or"
-        " counter plus the key; version: a per-row version counter (rows both sides edit)"
+        " counter plus the key; version: a per-row version counter (rows both sides edit);"
+        " capture: triggers record each changed key (`stockbridge chain capture install`)"
     )
     column: str | None = Field(
         default=None, description="the id, modification or version column (default: the key)"
@@ -123,9 +126,31 @@ class Entity(_Strict):
             raise ValueError("change by 'id' needs an integer id column")
         if self.change.by == "version" and self.direction != "both":
             raise ValueError("change by 'version' is for entities synced both ways")
+        if self.change.by == "capture":
+            self._capturable()
         if self.stock and self.change.by != "id":
             raise ValueError("only append-only entities (change by id) move stock")
         return self
+
+    def _capturable(self) -> None:
+        """Capture records the key as JSON (integers and text read back the same on every
+        database); the key alone finds the row, so a change column would mean nothing; shared
+        rows need the version counter's conflict rule; stores delete pulled rows by a flag."""
+        where = f"entity '{self.name}': change by 'capture'"
+        if self.change.column is not None:
+            raise ValueError(f"{where} takes no column (the triggers record the key); remove it")
+        odd = [k for k in self.key if not self.columns[k].startswith(("integer", "text"))]
+        if odd:
+            raise ValueError(f"{where} needs integer or text(N) key columns; {odd[0]} is not")
+        if self.direction == "both":
+            raise ValueError(f"{where} is for up or down entities; both ways needs 'version'")
+        if self.direction == "down" and len(self.key) != 1:
+            raise ValueError(f"{where} on a down entity needs a key of one column (the pull's)")
+        if self.direction == "down" and self.deleted is None:
+            raise ValueError(
+                f"{where} on a down entity needs deleted: {{flag: COLUMN}}, the flag that"
+                " tells the stores a row was deleted"
+            )
 
     def text_length(self, column: str) -> int | None:
         match = _TYPE.match(self.columns[column])

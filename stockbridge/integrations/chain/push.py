@@ -112,6 +112,10 @@ def push_entity(chain: Chain, entity: Entity, refused: Refused, skips: dict[str,
         push_by_id(chain, entity, refused, skips)
     elif entity.change.by == "modified":
         push_by_modified(chain, entity, refused, skips)
+    elif entity.change.by == "capture":
+        from stockbridge.integrations.chain.capture import push_captured  # its own module
+
+        push_captured(chain, entity, refused, skips)
     else:
         from stockbridge.integrations.chain.customers import push_versions
 
