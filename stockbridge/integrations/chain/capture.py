@@ -83,7 +83,7 @@ from stockbridge.integrations.chain.push import (
     IN_CHUNK,
     Ack,
     Refused,
-    _with_parents,
+    parents_at_hq,
     read_ack,
     skipped_keys,
     write_ack,
@@ -714,6 +714,17 @@ def _screen(
         refused(entity, refusals)
         report.refused += len(refusals)
     return sendable
+
+
+def _with_parents(
+    connection: sa.Connection, chain: Chain, entity: Entity, rows: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A line whose ticket is not at HQ yet waits instead of arriving alone."""
+    if entity.parent is None or not rows:
+        return rows, []
+    column = entity.parent.column
+    present = parents_at_hq(connection, chain, entity, {r[column] for r in rows})
+    return [r for r in rows if r[column] in present], [r for r in rows if r[column] not in present]
 
 
 def _held(

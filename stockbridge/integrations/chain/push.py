@@ -299,35 +299,34 @@ def _with_parents(
     """A line whose ticket is not at HQ yet waits (stays a gap) instead of arriving alone."""
     if entity.parent is None or not rows:
         return rows, []
-    parent = chain.profile.entity(entity.parent.entity)
-    table = chain.hq_tables[parent.name]
-    key = table.c[parent.key[0]]
     at = position(entity, entity.parent.column)
-    wanted = sorted({r[at] for r in rows if r[at] is not None})
-    present: set[Any] = set()
-    if wanted and isinstance(wanted[0], int) and wanted[-1] - wanted[0] < 4 * len(wanted):
-        # a backlog's tickets are dense: one range read instead of IN lists
-        present = set(
-            connection.execute(
-                sa.select(key).where(
-                    table.c.sb_store == chain.store, key.between(wanted[0], wanted[-1])
-                )
-            ).scalars()
-        )
-    else:
-        for start in range(0, len(wanted), IN_CHUNK):
-            present |= set(
-                connection.execute(
-                    sa.select(key).where(
-                        table.c.sb_store == chain.store,
-                        key.in_(wanted[start : start + IN_CHUNK]),
-                    )
-                ).scalars()
-            )
+    present = parents_at_hq(connection, chain, entity, {r[at] for r in rows})
     ready = [r for r in rows if r[at] in present]
     if len(ready) == len(rows):
         return rows, []
     return ready, [r for r in rows if r[at] not in present]
+
+
+def parents_at_hq(
+    connection: sa.Connection, chain: Chain, entity: Entity, wanted: set[Any]
+) -> set[Any]:
+    """Which of these parent keys (the tickets of some lines) HQ holds for this store."""
+    parent = chain.profile.entity(entity.parent.entity)
+    table = chain.hq_tables[parent.name]
+    key = table.c[parent.key[0]]
+    ordered = sorted(w for w in wanted if w is not None)
+    if not ordered:
+        return set()
+    mine = table.c.sb_store == chain.store
+    if isinstance(ordered[0], int) and ordered[-1] - ordered[0] < 4 * len(ordered):
+        # a backlog's tickets are dense: one range read instead of IN lists
+        query = sa.select(key).where(mine, key.between(ordered[0], ordered[-1]))
+        return set(connection.execute(query).scalars()) & set(ordered)
+    present: set[Any] = set()
+    for start in range(0, len(ordered), IN_CHUNK):
+        chunk = ordered[start : start + IN_CHUNK]
+        present |= set(connection.execute(sa.select(key).where(mine, key.in_(chunk))).scalars())
+    return present
 
 
 def _insert(
