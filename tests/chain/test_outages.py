@@ -4,12 +4,16 @@ hours off. Nothing may be lost and nothing sent twice (plain-SQL checks of
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 import yaml
 
+from stockbridge.integrations.chain.clocks import read_till_clock
+from stockbridge.integrations.chain.config import Database
+from stockbridge.integrations.chain.database import open_engine
+from stockbridge.integrations.chain.session import utc_now
 from tests.chain.chain_store import make_chain, run
 from tests.faults.chain_harness import check_chain
 
@@ -185,3 +189,19 @@ def test_an_hq_made_before_clocks_were_kept_is_upgraded_and_misses_no_edit(tmp_p
     assert _hq_sellers(chain) == {"S0": "seller 0", "S1": "hired after the correction"}
     [ack] = chain.hq_rows("stockbridge_acks", "store = 'lyon' AND entity = 'sellers'")
     assert ack["till_clock"] is not None and ack["host_clock"] is not None
+
+
+@pytest.mark.parametrize(
+    "kind", [*HQ_KINDS, pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_the_default_till_clock_is_the_till_databases_own(databases, kind):
+    """No ``till_clock`` in the store file: the till database's clock, read as a time (on
+    SQLite, UTC: the clock of the machine holding the file)."""
+    engine = open_engine(Database(url=databases.new(kind, "clock")), "till")
+    try:
+        read = read_till_clock(engine, None)
+    finally:
+        engine.dispose()
+    assert isinstance(read, datetime) and read.tzinfo is None
+    if kind == "sqlite":
+        assert abs(read - utc_now()) < timedelta(minutes=1)
