@@ -732,6 +732,20 @@ def _milli_or_null(values: pa.ChunkedArray) -> pa.Array:
 def _upsert_cursor(
     connection: Connection, store: str, integration: str, name: str, value: str
 ) -> None:
+    if connection.dialect.name in ("mysql", "mariadb"):
+        # One statement: an UPDATE finding no row takes a gap lock on InnoDB, and two stores'
+        # first cursors inserted into that gap deadlock (concurrent chain stores did).
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        statement = mysql_insert(cursors).values(
+            store=store, integration=integration, name=name, value=value, updated_at=utc_now()
+        )
+        connection.execute(
+            statement.on_duplicate_key_update(
+                value=statement.inserted.value, updated_at=statement.inserted.updated_at
+            )
+        )
+        return
     where = (cursors.c.store == store, cursors.c.integration == integration, cursors.c.name == name)
     updated = connection.execute(
         update(cursors).where(*where).values(value=value, updated_at=utc_now())
