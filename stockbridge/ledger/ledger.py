@@ -303,7 +303,11 @@ class Ledger:
 
     def start_run(self, run_id: str, store: str, integration: str) -> None:
         with self._connect(write=True) as connection:
-            connection.execute(runs.delete().where(runs.c.run_id == run_id))
+            # A plain read first: on MariaDB a DELETE finding no row takes a gap lock, and two
+            # stores' runs starting at once then deadlock on their INSERTs (chain stores did).
+            known = select(runs.c.run_id).where(runs.c.run_id == run_id)
+            if connection.execute(known).first() is not None:
+                connection.execute(runs.delete().where(runs.c.run_id == run_id))
             connection.execute(
                 runs.insert().values(
                     run_id=run_id,
