@@ -76,13 +76,19 @@ STATUS = (
     "Com_commit",
     "Innodb_rows_inserted",
     "Innodb_rows_updated",
+    "Handler_write",
+    "Handler_update",
+    "Innodb_os_log_written",
     "Innodb_row_lock_waits",
     "Innodb_row_lock_time",
     "Innodb_deadlocks",
     "Bytes_received",
     "Max_used_connections",
 )
-"""The MariaDB server's counters whose deltas are HQ's load (server-wide)."""
+"""The MariaDB server's counters whose deltas are HQ's load (server-wide). MariaDB 10.6+
+has no ``Innodb_rows_inserted``/``_updated`` (shown when the server has them): ``Handler_write``
+and ``Handler_update`` count the rows written and updated (temporary tables included), and
+``Innodb_os_log_written`` the bytes of redo log."""
 
 
 # -- databases ---------------------------------------------------------------------------------
