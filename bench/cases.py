@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-Kind = Literal["apply", "chain", "export", "idle", "match", "seliton"]
+Kind = Literal["apply", "chain", "chain-concurrent", "export", "idle", "match", "seliton"]
 
 
 @dataclass(frozen=True)
@@ -157,6 +157,18 @@ CASES: list[Case] = [
         note="measured: one whole chain run (checks, push, ledger stock) through the flow;"
         " reference: one INSERT per row, a commit every 20 rows",
     ),
+    Case(
+        "chain-concurrent-50x2k",
+        "50 chain stores x 2,000 lines pushed by concurrent runs (HQ, ledger on MariaDB)",
+        "chain-concurrent",
+        articles=0,
+        files=50,
+        lines_per_file=2_000,
+        empty_runs=0,
+        note="measured: the 50 stores' whole chain runs, 4 at once in threads of one process"
+        " (bench/chain_concurrent.py says why 4); reference: the seed's way per store, 4"
+        " threads; files = stores",
+    ),
 ]
 
 QUICK: dict[str, dict[str, Any]] = {
@@ -186,6 +198,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "seliton-orders-10k": {"articles": 500, "files": 1_000},
     "seliton-export-50k": {"articles": 5_000},
     "chain-push-100k": {"lines_per_file": 10_000},
+    "chain-concurrent-50x2k": {"files": 5, "lines_per_file": 400},
 }
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from bench import chain, matching, seliton
+from bench import chain, chain_concurrent, matching, seliton
 from bench.cases import Case, select
 from bench.data import Catalogue, Expected, make_catalogue, write_catalogue, write_export
 from bench.data import write_movements as _write_movements
@@ -238,8 +238,14 @@ PREPARE = {
     "match": matching.prepare,
     "seliton": seliton.prepare,
     "chain": chain.prepare,
+    "chain-concurrent": chain_concurrent.prepare,
 }
-WORKERS = {"match": "bench.matching", "seliton": "bench.seliton", "chain": "bench.chain"}
+WORKERS = {
+    "match": "bench.matching",
+    "seliton": "bench.seliton",
+    "chain": "bench.chain",
+    "chain-concurrent": "bench.chain_concurrent",
+}
 """Case kinds timed by a worker module of their own (no Prefect); others use bench.worker."""
 
 
@@ -574,10 +580,16 @@ CHECKS = {
     "match": matching.check,
     "seliton": seliton.check,
     "chain": chain.check,
+    "chain-concurrent": chain_concurrent.check,
 }
 MISSES = {"match": matching.misses}
 """Goals of a case kind beyond time and memory (accuracy of the match case)."""
-DESCRIBE = {"match": matching.describe, "seliton": seliton.describe, "chain": chain.describe}
+DESCRIBE = {
+    "match": matching.describe,
+    "seliton": seliton.describe,
+    "chain": chain.describe,
+    "chain-concurrent": chain_concurrent.describe,
+}
 """Lines a case kind prints under the table."""
 
 

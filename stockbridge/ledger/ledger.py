@@ -303,7 +303,11 @@ class Ledger:
 
     def start_run(self, run_id: str, store: str, integration: str) -> None:
         with self._connect(write=True) as connection:
-            connection.execute(runs.delete().where(runs.c.run_id == run_id))
+            # A plain read first: on MariaDB a DELETE finding no row takes a gap lock, and two
+            # stores' runs starting at once then deadlock on their INSERTs (chain stores did).
+            known = select(runs.c.run_id).where(runs.c.run_id == run_id)
+            if connection.execute(known).first() is not None:
+                connection.execute(runs.delete().where(runs.c.run_id == run_id))
             connection.execute(
                 runs.insert().values(
                     run_id=run_id,
@@ -732,6 +736,20 @@ def _milli_or_null(values: pa.ChunkedArray) -> pa.Array:
 def _upsert_cursor(
     connection: Connection, store: str, integration: str, name: str, value: str
 ) -> None:
+    if connection.dialect.name in ("mysql", "mariadb"):
+        # One statement: an UPDATE finding no row takes a gap lock on InnoDB, and two stores'
+        # first cursors inserted into that gap deadlock (concurrent chain stores did).
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        statement = mysql_insert(cursors).values(
+            store=store, integration=integration, name=name, value=value, updated_at=utc_now()
+        )
+        connection.execute(
+            statement.on_duplicate_key_update(
+                value=statement.inserted.value, updated_at=statement.inserted.updated_at
+            )
+        )
+        return
     where = (cursors.c.store == store, cursors.c.integration == integration, cursors.c.name == name)
     updated = connection.execute(
         update(cursors).where(*where).values(value=value, updated_at=utc_now())

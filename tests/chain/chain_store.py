@@ -152,6 +152,8 @@ def make_chain(
             "hq": hq_url,
             "ledger": ledger_url,
             "schedule": {"every": "30s"},
+            # the till's clock is the simulated till PC's (its clock_offset), as stamped
+            "till_clock": Till.clock_query(Database(url=url).backend),
         }
         if store == "hq":
             document.update(role="hq", stores=list(stores))

@@ -4,14 +4,20 @@ hours off. Nothing may be lost and nothing sent twice (plain-SQL checks of
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 import yaml
 
+from stockbridge.integrations.chain.clocks import read_till_clock
+from stockbridge.integrations.chain.config import Database
+from stockbridge.integrations.chain.database import open_engine
+from stockbridge.integrations.chain.session import utc_now
 from tests.chain.chain_store import make_chain, run
 from tests.faults.chain_harness import check_chain
+
+HQ_KINDS = ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
 
 DOWN_HQ = "mysql://root@127.0.0.1:1/sb_no_hq"
 """A real MariaDB URL on a port nobody listens on: the driver's own connection refusal."""
@@ -75,12 +81,12 @@ def test_a_till_clock_two_hours_off_loses_nothing(tmp_path, databases, hours):
     check_chain(chain.till_urls["lyon"], chain.hq_url, chain.ledger_url, "lyon", True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: rows found by modification time are re-read from `lookback` (10 min)"
-    " before the last time seen; a till clock set back by more (two hours fast, then"
-    " corrected) stamps edits below that window and they are not sent",
-)
+def _sellers_sent(chain) -> int:
+    """How many seller rows HQ took in all (its sequence counter: one per row written)."""
+    [ack] = chain.hq_rows("stockbridge_acks", "store = 'lyon' AND entity = 'sellers'")
+    return int(ack["seq"])
+
+
 def test_a_till_clock_set_back_two_hours_loses_no_edit(tmp_path, databases):
     chain = make_chain(tmp_path, databases, stores=("lyon",))
     assert run(chain.configs["hq"]).state == "completed"
@@ -92,3 +98,110 @@ def test_a_till_clock_set_back_two_hours_loses_no_edit(tmp_path, databases):
     _edit_seller(lyon, "S1", "hired after the correction")
     assert run(chain.configs["lyon"]).state == "completed"
     assert "S1" in _hq_sellers(chain)
+    # and the run after: the mark no longer stands at the fast period's stamps
+    _edit_seller(lyon, "S2", "hired later")
+    assert run(chain.configs["lyon"]).state == "completed"
+    assert _hq_sellers(chain) == {
+        "S0": "seller 0",
+        "S1": "hired after the correction",
+        "S2": "hired later",
+    }
+    assert _sellers_sent(chain) == 3
+
+
+@pytest.mark.parametrize("hq_kind", HQ_KINDS)
+def test_a_clock_set_back_while_hq_holds_rows_of_the_fast_period(tmp_path, databases, hq_kind):
+    chain = make_chain(tmp_path, databases, hq_kind=hq_kind, stores=("lyon",))
+    assert run(chain.configs["hq"]).state == "completed"
+    lyon = chain.tills["lyon"]
+    lyon.clock_offset = timedelta(hours=2)
+    for n in range(3):
+        _edit_seller(lyon, f"S{n}", f"seller {n}")
+    assert run(chain.configs["lyon"]).state == "completed"
+    assert _sellers_sent(chain) == 3
+    lyon.clock_offset = timedelta()
+    # rows HQ holds with stamps two hours ahead, edited again with earlier stamps
+    _edit_seller(lyon, "S1", "renamed after the correction")
+    _edit_seller(lyon, "S3", "hired after the correction")
+    assert run(chain.configs["lyon"]).state == "completed"
+    expected = {
+        "S0": "seller 0",
+        "S1": "renamed after the correction",
+        "S2": "seller 2",
+        "S3": "hired after the correction",
+    }
+    assert _hq_sellers(chain) == expected
+    assert _sellers_sent(chain) == 5
+    held = {r["code"]: r["updated_at"] for r in chain.hq_rows("chain_sellers")}
+    assert held["S1"] < held["S0"], "HQ keeps the till's later edit, though stamped earlier"
+    assert run(chain.configs["lyon"]).state == "completed"  # nothing new: nothing sent
+    _edit_seller(lyon, "S2", "renamed later")
+    assert run(chain.configs["lyon"]).state == "completed"
+    assert _hq_sellers(chain) == expected | {"S2": "renamed later"}
+    assert _sellers_sent(chain) == 6
+    check_chain(chain.till_urls["lyon"], chain.hq_url, chain.ledger_url, "lyon", True)
+
+
+def test_a_till_clock_going_forward_sends_each_edit_once(tmp_path, databases):
+    chain = make_chain(tmp_path, databases, stores=("lyon",))
+    assert run(chain.configs["hq"]).state == "completed"
+    lyon = chain.tills["lyon"]
+    for n in range(2):
+        _edit_seller(lyon, f"S{n}", f"seller {n}")
+    assert run(chain.configs["lyon"]).state == "completed"
+    lyon.clock_offset = timedelta(hours=2)  # the clock jumps two hours forward
+    _edit_seller(lyon, "S0", "renamed in the future")
+    _edit_seller(lyon, "S2", "hired in the future")
+    for _ in range(2):  # the second run re-reads its window: HQ takes nothing twice
+        assert run(chain.configs["lyon"]).state == "completed"
+    assert _sellers_sent(chain) == 4
+    lyon.clock_offset = timedelta()  # and back again
+    _edit_seller(lyon, "S1", "renamed after")
+    for _ in range(2):
+        assert run(chain.configs["lyon"]).state == "completed"
+    assert _hq_sellers(chain) == {
+        "S0": "renamed in the future",
+        "S1": "renamed after",
+        "S2": "hired in the future",
+    }
+    assert _sellers_sent(chain) == 5
+    check_chain(chain.till_urls["lyon"], chain.hq_url, chain.ledger_url, "lyon", True)
+
+
+def test_an_hq_made_before_clocks_were_kept_is_upgraded_and_misses_no_edit(tmp_path, databases):
+    """HQ's ack table as the previous release made it (no clock columns), holding a mark
+    from a till clock two hours fast: the next run adds the columns and, the till's clock
+    now reading earlier than the mark, re-reads from before it."""
+    chain = make_chain(tmp_path, databases, stores=("lyon",))
+    assert run(chain.configs["hq"]).state == "completed"
+    lyon = chain.tills["lyon"]
+    lyon.clock_offset = timedelta(hours=2)
+    _edit_seller(lyon, "S0", "seller 0")
+    assert run(chain.configs["lyon"]).state == "completed"
+    engine = chain.hq()
+    with engine.begin() as connection:
+        for column in ("till_clock", "hq_clock", "host_clock"):
+            connection.exec_driver_sql(f"ALTER TABLE stockbridge_acks DROP COLUMN {column}")
+    engine.dispose()
+    lyon.clock_offset = timedelta()
+    _edit_seller(lyon, "S1", "hired after the correction")
+    assert run(chain.configs["lyon"]).state == "completed"
+    assert _hq_sellers(chain) == {"S0": "seller 0", "S1": "hired after the correction"}
+    [ack] = chain.hq_rows("stockbridge_acks", "store = 'lyon' AND entity = 'sellers'")
+    assert ack["till_clock"] is not None and ack["host_clock"] is not None
+
+
+@pytest.mark.parametrize(
+    "kind", [*HQ_KINDS, pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_the_default_till_clock_is_the_till_databases_own(databases, kind):
+    """No ``till_clock`` in the store file: the till database's clock, read as a time (on
+    SQLite, UTC: the clock of the machine holding the file)."""
+    engine = open_engine(Database(url=databases.new(kind, "clock")), "till")
+    try:
+        read = read_till_clock(engine, None)
+    finally:
+        engine.dispose()
+    assert isinstance(read, datetime) and read.tzinfo is None
+    if kind == "sqlite":
+        assert abs(read - utc_now()) < timedelta(minutes=1)

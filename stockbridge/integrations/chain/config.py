@@ -161,6 +161,12 @@ class ChainConfig(StoreBase):
         ge=1,
         description="ids below the highest sent within which a missing id is waited for",
     )
+    till_clock: str | None = Field(
+        default=None,
+        description="an SQL query run in the till database returning the clock the till stamps"
+        " its rows with (default: the database's own, see TILL_CLOCK); rows found by a"
+        " modification time are re-read further back when that clock was set back",
+    )
     schedule: Schedule = Schedule(every=timedelta(seconds=30))
 
     @field_validator("profile")

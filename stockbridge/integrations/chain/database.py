@@ -126,6 +126,11 @@ def hq_tables(profile: Profile) -> tuple[MetaData, dict[str, Table]]:
             Column("gaps", sa.Text(), nullable=False, default="[]"),
             Column("seq", sa.BigInteger(), nullable=False, default=0),
             Column("updated_at", sa.DateTime(), nullable=False),
+            # The clocks read at the run that wrote the row (modification-time entities):
+            # the till's, HQ's and this host's; see push.py, "a till clock set back".
+            Column("till_clock", sa.DateTime()),
+            Column("hq_clock", sa.DateTime()),
+            Column("host_clock", sa.DateTime()),
         ),
         "sb_jobs": Table(
             "stockbridge_jobs",
@@ -163,13 +168,53 @@ def hq_tables(profile: Profile) -> tuple[MetaData, dict[str, Table]]:
     return metadata, tables
 
 
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "sb_acks": ("till_clock", "hq_clock", "host_clock"),
+}
+"""Columns added to HQ tables after their first release: ``create_all`` makes only missing
+tables, so an HQ created by an older stockbridge gets them with ``ALTER TABLE`` (nullable,
+so the rows already there stay valid)."""
+
+
 def ensure_hq_schema(engine: Engine, profile: Profile) -> dict[str, Table]:
     metadata, tables = hq_tables(profile)
     try:
         metadata.create_all(engine, checkfirst=True)
+        _add_missing_columns(engine, tables)
     except SQLAlchemyError as exc:
         raise unreachable(engine, exc) from exc
     return tables
+
+
+def _add_missing_columns(engine: Engine, tables: dict[str, Table]) -> None:
+    """Bring an HQ made by an older stockbridge up to date (HQ's own user does it on its
+    first run; a store's user, which may not ALTER, is then told to run HQ first)."""
+    for key, names in ADDED_COLUMNS.items():
+        table = tables[key]
+        missing = _missing(engine, table, names)
+        if not missing:
+            continue
+        quote = engine.dialect.identifier_preparer.quote
+        try:
+            with engine.begin() as connection:
+                for name in missing:
+                    kind = table.c[name].type.compile(dialect=engine.dialect)
+                    connection.exec_driver_sql(
+                        f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(name)} {kind}"
+                    )
+        except SQLAlchemyError as exc:
+            still = _missing(engine, table, names)  # another run may have added them meanwhile
+            if still:
+                raise ChainError(
+                    f"HQ's table {table.name} lacks the column(s) {', '.join(still)} and they"
+                    f" could not be added ({describe(exc)}); run HQ's store file once (its"
+                    " user creates and upgrades HQ's tables)"
+                ) from exc
+
+
+def _missing(engine: Engine, table: Table, names: Iterable[str]) -> list[str]:
+    present = {c["name"] for c in sa.inspect(engine).get_columns(table.name)}
+    return [n for n in names if n not in present]
 
 
 # -- till --------------------------------------------------------------------------------------

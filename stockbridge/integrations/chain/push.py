@@ -12,9 +12,26 @@ point that was neither sent nor passed stays in the ack row's gap list, and ever
 those ids again. A gap is never given up because of time (SymmetricDS lost rows so); only an
 id more than ``gap_window`` ids below the high point is given up, and the run says which.
 
-Rows found by a modification time are read again from ``lookback`` before the last time
-seen, by the till's own clock, so an older-stamped late commit or a till clock two hours off
-loses nothing; HQ compares each row with what it holds and counts only real changes.
+Rows found by a modification time are read again from ``lookback`` before the mark (the
+newest stamp seen), by the till's own clock, so an older-stamped late commit or a till clock
+two hours off loses nothing; HQ compares each row with what it holds and counts only real
+changes (a MariaDB HQ's whole-second times: within a second).
+
+A till clock set back (two hours fast, then corrected) stamps its next edits below that
+window. So every run reads three clocks together (``clocks.py``): the till's (the store
+file's ``till_clock`` query in the till database, by default the database's own clock: the
+clock a till stamps rows with), HQ's and this host's (real time), and keeps them in the ack
+row, in the same HQ transaction as the rows. The next run compares: the till's clock should
+have advanced by the elapsed real time (the larger of HQ's and the host's, so one of them
+jumping back is covered by the other); whatever it advanced less is how far it was set back,
+and the mark is moved back by that much before ``lookback`` is applied. A stamp later than
+the till's clock now reads (written while it was ahead) never becomes the mark, so the mark
+comes back to the till's time after the correction. A clock going forward needs nothing:
+its stamps are later than the mark. An ack written before clocks were kept: a till clock
+reading earlier than the mark counts as set back since the ack's last update. Not seen: a
+clock set back and forward again between two runs (the edits in between carry stamps below
+the mark and no net change shows) and a till stamping with another clock than ``till_clock``
+reads.
 """
 
 from __future__ import annotations
@@ -29,6 +46,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from stockbridge.integrations.chain.clocks import (
+    Clocks,
+    read_hq_clock,
+    read_till_clock,
+    set_back,
+)
 from stockbridge.integrations.chain.database import (
     ChainError,
     fetch_tuples,
@@ -69,23 +92,54 @@ class Ack:
     gaps: set[int]
     mark: str | None
     seq: int
+    clocks: Clocks | None = None
+    """The clocks read by the run that wrote the row (modification-time entities)."""
+    updated_at: datetime | None = None
 
 
 def read_ack(connection: sa.Connection, chain: Chain, scope: str, entity: str, lock: bool) -> Ack:
     acks = chain.hq_tables["sb_acks"]
-    query = sa.select(acks.c.high, acks.c.gaps, acks.c.mark, acks.c.seq).where(
-        acks.c.store == scope, acks.c.entity == entity
-    )
+    query = sa.select(
+        acks.c.high,
+        acks.c.gaps,
+        acks.c.mark,
+        acks.c.seq,
+        acks.c.till_clock,
+        acks.c.hq_clock,
+        acks.c.host_clock,
+        acks.c.updated_at,
+    ).where(acks.c.store == scope, acks.c.entity == entity)
     row = connection.execute(for_update(query, connection) if lock else query).first()
     if row is None:
+        values = {"store": scope, "entity": entity, "high": 0, "gaps": "[]", "seq": 0}
         if lock:
-            connection.execute(
-                acks.insert().values(
-                    store=scope, entity=entity, high=0, gaps="[]", seq=0, updated_at=utc_now()
-                )
-            )
+            connection.execute(acks.insert().values(**values, updated_at=utc_now()))
+        else:
+            _create_ack_row(connection, acks, values)
         return Ack(0, set(), None, 0)
-    return Ack(int(row.high or 0), set(json.loads(row.gaps or "[]")), row.mark, int(row.seq))
+    clocks = None
+    if None not in (row.till_clock, row.hq_clock, row.host_clock):
+        clocks = Clocks(row.till_clock, row.hq_clock, row.host_clock)
+    return Ack(
+        int(row.high or 0),
+        set(json.loads(row.gaps or "[]")),
+        row.mark,
+        int(row.seq),
+        clocks,
+        row.updated_at,
+    )
+
+
+def _create_ack_row(connection: sa.Connection, acks: sa.Table, values: dict[str, Any]) -> None:
+    """The ack row made by the unlocked read, committed on its own, so the locked read of
+    the HQ transaction that follows finds it. On MariaDB a locking read of a missing row
+    takes a gap lock, and two stores' first runs inserting into one gap deadlock (50 stores
+    starting at once did, ``bench.chain_concurrent``); a plain insert takes none."""
+    try:
+        connection.execute(acks.insert().values(**values, updated_at=utc_now()))
+        connection.commit()
+    except sa.exc.IntegrityError:  # another run of this scope made it meanwhile
+        connection.rollback()
 
 
 def write_ack(connection: sa.Connection, chain: Chain, scope: str, entity: str, ack: Ack) -> None:
@@ -98,6 +152,9 @@ def write_ack(connection: sa.Connection, chain: Chain, scope: str, entity: str, 
             gaps=json.dumps(sorted(ack.gaps)),
             mark=ack.mark,
             seq=ack.seq,
+            till_clock=ack.clocks.till if ack.clocks else None,
+            hq_clock=ack.clocks.hq if ack.clocks else None,
+            host_clock=ack.clocks.host if ack.clocks else None,
             updated_at=utc_now(),
         )
     )
@@ -400,12 +457,20 @@ def push_by_modified(
     till_table = chain.till_tables[entity.name]
     changed = till_table.c[entity.change_column]
     key = till_table.c[entity.key[0]]
+    timed = entity.columns[entity.change_column] == "timestamp"
     try:
         with chain.hq.connect() as connection:
             ack = read_ack(connection, chain, chain.store, entity.name, lock=False)
+            hq_now = read_hq_clock(connection) if timed else None
     except SQLAlchemyError as exc:
         raise unreachable(chain.hq, exc) from exc
+    clocks = None
     mark = _mark_value(entity, ack.mark)
+    if hq_now is not None:
+        clocks = Clocks(read_till_clock(chain.till, chain.config.till_clock), hq_now, utc_now())
+        back = set_back(ack.clocks, clocks, mark, ack.updated_at, clocks.host)
+        if mark is not None:
+            mark -= back  # the mark as the till's clock reads now (see the module docstring)
     start = None if mark is None else _minus(entity, mark, entity.change.lookback)
     after: tuple[Any, Any] | None = None
     while True:
@@ -435,10 +500,12 @@ def push_by_modified(
                 _insert(
                     connection, chain, entity, locked, fresh, [*update, "sb_seq", "sb_received_at"]
                 )
-                newest = max(r[change_at] for r in rows)
-                current = _mark_value(entity, locked.mark)
-                if current is None or newest > current:
-                    locked.mark = _mark_text(newest)
+                mark = _later(mark, _newest(entity, rows, clocks))
+                if clocks is None:
+                    mark = _later(mark, _mark_value(entity, locked.mark))
+                else:
+                    locked.clocks = clocks
+                locked.mark = None if mark is None else _mark_text(mark)
                 write_ack(connection, chain, chain.store, entity.name, locked)
         except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
             bad = _first_refused(chain, entity, sendable) or (sendable[0] if sendable else rows[0])
@@ -495,7 +562,39 @@ def _changed_only(
             )
         ):
             held[found[key_at]] = tuple(plain(v) for v in found)
-    return [r for r in rows if held.get(r[key_at]) != tuple(plain(v) for v in r)]
+    whole_seconds = connection.dialect.name in ("mysql", "mariadb")
+    return [r for r in rows if not _same(held.get(r[key_at]), tuple(map(plain, r)), whole_seconds)]
+
+
+def _same(held: tuple | None, row: tuple, whole_seconds: bool) -> bool:
+    """HQ holds ``row`` as it is. A MariaDB/MySQL HQ keeps its DATETIMEs in whole seconds
+    (MariaDB truncates, MySQL rounds): a till time is then the same within a second, or
+    every row of the re-read window would be sent again at every run."""
+    if held is None:
+        return False
+    if not whole_seconds:
+        return held == row
+    return len(held) == len(row) and all(
+        abs((a - b).total_seconds()) < 1
+        if isinstance(a, datetime) and isinstance(b, datetime)
+        else a == b
+        for a, b in zip(held, row, strict=True)
+    )
+
+
+def _newest(entity: Entity, rows: list[Row], clocks: Clocks | None) -> Any:
+    """The newest change value of ``rows`` that can be a mark: a stamp later than the till's
+    clock now reads (written while the clock was ahead, then set back) is not one, or the
+    mark would stay ahead of every edit made since and the re-read window would miss them."""
+    at = position(entity, entity.change_column)
+    values = [r[at] for r in rows if r[at] is not None]
+    if clocks is not None:
+        values = [v for v in values if v <= clocks.till]
+    return max(values, default=None)
+
+
+def _later(a: Any, b: Any) -> Any:
+    return b if a is None else a if b is None else max(a, b)
 
 
 def _mark_value(entity: Entity, mark: str | None) -> Any:

@@ -4,6 +4,10 @@ It writes into a till database laid out as the profile says (``create_till_schem
 tickets with their lines in one transaction, stock movements, transfers to another store,
 customer edits (raising the row's version, as a till does), and, for HQ's till, articles.
 Every row it writes is also returned, so a test knows exactly what the till holds.
+
+Its clock (``clock_offset``) is the till PC's: the rows it stamps carry it, and it is also
+kept in the till database (``simulator_clock``) so that a store file's ``till_clock:
+Till.clock_query(...)`` reads the same clock, as a real till's database clock would be.
 """
 
 from __future__ import annotations
@@ -22,6 +26,19 @@ from stockbridge.integrations.chain.session import utc_now
 
 ARTICLES = [f"A{n:05d}" for n in range(1, 41)]
 
+CLOCK = sa.Table(
+    "simulator_clock", sa.MetaData(), sa.Column("offset_seconds", sa.Float(), nullable=False)
+)
+"""The simulated till PC's clock: how far it is from UTC (one row)."""
+CLOCK_QUERY = {
+    "sqlite": "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now', offset_seconds || ' seconds')"
+    " FROM simulator_clock",
+    "mysql": "SELECT TIMESTAMPADD(MICROSECOND, CAST(offset_seconds * 1000000 AS SIGNED),"
+    " UTC_TIMESTAMP(6)) FROM simulator_clock",
+    "postgresql": "SELECT (now() AT TIME ZONE 'UTC') + offset_seconds * INTERVAL '1 second'"
+    " FROM simulator_clock",
+}
+
 
 @dataclass
 class Till:
@@ -34,6 +51,26 @@ class Till:
 
     def __post_init__(self) -> None:
         self.tables = create_till_schema(self.engine, self.profile)
+        CLOCK.create(self.engine, checkfirst=True)
+        self._write_clock()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        super().__setattr__(name, value)
+        if name == "clock_offset" and "tables" in self.__dict__:
+            self._write_clock()  # the clock moved: the till database's clock moves with it
+
+    def _write_clock(self) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(CLOCK.delete())
+            connection.execute(
+                CLOCK.insert().values(offset_seconds=self.clock_offset.total_seconds())
+            )
+
+    @staticmethod
+    def clock_query(dialect: str) -> str:
+        """The store file's ``till_clock`` for a simulated till on ``dialect``: UTC, as the
+        simulator stamps its rows, plus the till's ``clock_offset``."""
+        return CLOCK_QUERY["mysql" if dialect == "mariadb" else dialect]
 
     def now(self) -> datetime:
         return utc_now() + self.clock_offset
