@@ -38,14 +38,17 @@ class ChainError(StockbridgeError):
     """A till or HQ database could not be reached or refused a write."""
 
 
-def open_engine(database: Database, what: str) -> Engine:
+def open_engine(database: Database, what: str, pooled: bool = False) -> Engine:
+    """An engine on a till or HQ database. A run's engines are ``pooled``: its dozens of
+    steps reuse a few connections (a remote HQ's TCP and TLS handshakes are paid once a
+    run, not once a step) until the run disposes of them; others connect per use."""
     url = database.sqlalchemy_url()
+    pooling: dict[str, Any] = (
+        {"pool_size": 2, "max_overflow": 4} if pooled else {"poolclass": sa.pool.NullPool}
+    )
     try:
         engine = sa.create_engine(
-            url,
-            connect_args=database.connect_args(),
-            pool_pre_ping=True,
-            poolclass=sa.pool.NullPool,
+            url, connect_args=database.connect_args(), pool_pre_ping=True, **pooling
         )
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise ChainError(f"the {what} {database.display} cannot be opened: {exc}") from None

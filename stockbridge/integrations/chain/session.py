@@ -119,8 +119,8 @@ class Chain:
                 " (and password: ${HQ_PASSWORD})"
             )
         profile = config.load_profile()
-        till = open_engine(config.till, "till database")
-        hq = open_engine(config.hq, "HQ database")
+        till = open_engine(config.till, "till database", pooled=True)
+        hq = open_engine(config.hq, "HQ database", pooled=True)
         try:
             hq_tables = ensure_hq_schema(hq, profile)
             ensure_till_state(till, profile)

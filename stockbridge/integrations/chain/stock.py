@@ -21,6 +21,7 @@ from stockbridge.integrations.chain.database import fetch_tuples, unreachable
 from stockbridge.integrations.chain.profile import Entity
 from stockbridge.integrations.chain.session import Chain
 from stockbridge.ledger.ledger import Ledger, NewDocument
+from stockbridge.ledger.tables import cursors
 from stockbridge.movements import Document, movement_table
 
 CHUNK = 50_000
@@ -100,10 +101,8 @@ def apply_stock(chain: Chain, ledger: Ledger, run_id: str, entity: Entity) -> in
             break
         applied += _apply(chain, ledger, run_id, entity, rows, chain.store, name, -1)
     if entity.stock.to_store:
-        for destination in _stores(chain):
-            if destination == chain.store:
-                continue
-            name = f"transfer_in:{chain.store}:{entity.name}"
+        name = f"transfer_in:{chain.store}:{entity.name}"
+        for destination in _waiting_destinations(chain, ledger, entity, name):
             while True:
                 after = int(ledger.cursor(destination, INTEGRATION, name) or 0)
                 rows = _rows(chain, entity, after, to_store=destination)
@@ -111,6 +110,40 @@ def apply_stock(chain: Chain, ledger: Ledger, run_id: str, entity: Entity) -> in
                     break
                 _apply(chain, ledger, run_id, entity, rows, destination, name, 1)
     return applied
+
+
+def _waiting_destinations(chain: Chain, ledger: Ledger, entity: Entity, name: str) -> list[str]:
+    """The stores with transfers from this one not yet entered in their stock: every
+    store's cursor in one ledger read, each destination's newest transfer in one HQ read, so
+    a run's cost does not grow with the number of stores in the chain."""
+    with ledger.reading() as connection:
+        entered = dict(
+            connection.execute(
+                sa.select(cursors.c.store, cursors.c.value).where(
+                    cursors.c.integration == INTEGRATION, cursors.c.name == name
+                )
+            ).all()
+        )
+    table = chain.hq_tables[entity.name]
+    destination = _to_store_column(chain, entity)
+    query = _join_parent(
+        chain,
+        entity,
+        sa.select(destination, sa.func.max(table.c.sb_seq))
+        .where(table.c.sb_store == chain.store)
+        .group_by(destination),
+    )
+    try:
+        with chain.hq.connect() as connection:
+            newest = connection.execute(query).all()
+    except SQLAlchemyError as exc:
+        raise unreachable(chain.hq, exc) from exc
+    stores = set(_stores(chain)) - {chain.store}
+    return sorted(
+        store
+        for store, top in newest
+        if store in stores and int(top) > int(entered.get(store) or 0)
+    )
 
 
 def _stores(chain: Chain) -> list[str]:
