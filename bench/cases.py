@@ -154,8 +154,9 @@ CASES: list[Case] = [
         lines_per_file=100_000,
         target_ratio=0.05,
         empty_runs=0,
-        note="measured: one whole chain run (checks, push, ledger stock) through the flow;"
-        " reference: one INSERT per row, a commit every 20 rows",
+        note="measured: the push phase of a whole chain run through the flow (tickets and"
+        " lines to HQ; the marginal and whole run with the ledger's stock are printed"
+        " below); reference: the lines alone, one INSERT per row, a commit every 20 rows",
     ),
     Case(
         "chain-concurrent-50x2k",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -388,19 +387,35 @@ def insert_many(
     if dialect == "postgresql" and len(rows) >= COPY_FROM:
         _copy_then_insert(connection, table, names, rows, conflict)
         return
-    decimals = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, sa.Numeric)]
-    if (
-        dialect == "sqlite"
-        and decimals
-        and any(  # sqlite3 takes no Decimal (floats there)
-            isinstance(row[i], Decimal) for row in rows for i in decimals
-        )
-    ):
-        rows = [tuple(float(v) if isinstance(v, Decimal) else v for v in row) for row in rows]
+    if dialect == "sqlite":
+        rows = _as_sqlite_stores(connection, table, columns, rows)
     mark = "?" if dialect == "sqlite" else "%s"
     values = ", ".join([mark] * len(columns))
     sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({values}){conflict}"
     connection.exec_driver_sql(sql, rows)
+
+
+def _as_sqlite_stores(
+    connection: sa.Connection, table: Table, columns: list[str], rows: list[tuple]
+) -> list[tuple]:
+    """Values as SQLAlchemy stores them in SQLite (a timestamp's text with its microseconds,
+    a Decimal as a float), converted column by column; a column holding one value (the
+    batch's received time) is converted once."""
+    dialect = connection.dialect
+    processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    if not any(processors):
+        return rows
+    converted = []
+    for convert, values in zip(processors, zip(*rows, strict=True), strict=True):
+        if convert is None:
+            converted.append(values)
+        elif values.count(values[0]) == len(values):
+            converted.append((convert(values[0]),) * len(values))
+        elif all(type(v) is float or v is None for v in values):
+            converted.append(values)  # an SQLite till's decimals: floats already
+        else:
+            converted.append(tuple(map(convert, values)))
+    return list(zip(*converted, strict=True))
 
 
 def _copy_then_insert(

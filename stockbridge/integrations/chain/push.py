@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -202,33 +201,24 @@ def till_read(chain: Chain, entity: Entity) -> sa.Select:
 def push_by_id(chain: Chain, entity: Entity, refused: Refused, skips: dict[str, set[str]]) -> None:
     """Batches above the acknowledged id, then the gaps' ids again (once per run).
 
-    The till's next batch is read while HQ writes this one, in a thread of its own: a
-    backlog's reads and writes overlap, and a remote HQ's round trips hide the till's. A
-    batch read ahead is used only when HQ's acknowledged point is where it was read from.
+    (Reading the till's next batch in a thread while HQ wrote this one was measured slower
+    on SQLite: the two threads handed the GIL to each other row by row.)
     """
     report = chain.report(entity.name)
     id_at = position(entity, entity.change_column)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="till-read") as reader:
-        ahead: tuple[int, Future[list[Row]]] | None = None
-        first = True
-        while True:
-            ack = _current_ack(chain, entity)
-            if ahead is not None and ahead[0] == ack.high:
-                new = ahead[1].result()
-            else:
-                new = _till_batch(chain, entity, ack.high)
-            ahead = None
-            again = _till_ids(chain, entity, sorted(ack.gaps)) if first and ack.gaps else []
-            if not new and not again:
-                report.waiting = len(ack.gaps)
-                return
-            covered = max(ack.high, new[-1][id_at]) if new else ack.high
-            if len(new) == chain.config.batch_rows:
-                ahead = (covered, reader.submit(_till_batch, chain, entity, covered))
-            _send(chain, entity, ack, again + new, covered, refused, skips)
-            first = False
-            if not new:
-                return
+    first = True
+    while True:
+        ack = _current_ack(chain, entity)
+        new = _till_batch(chain, entity, ack.high)
+        again = _till_ids(chain, entity, sorted(ack.gaps)) if first and ack.gaps else []
+        if not new and not again:
+            report.waiting = len(ack.gaps)
+            return
+        covered = max(ack.high, new[-1][id_at]) if new else ack.high
+        _send(chain, entity, ack, again + new, covered, refused, skips)
+        first = False
+        if not new:
+            return
 
 
 def _current_ack(chain: Chain, entity: Entity) -> Ack:
@@ -378,7 +368,7 @@ def parents_at_hq(
     if isinstance(ordered[0], int) and ordered[-1] - ordered[0] < 4 * len(ordered):
         # a backlog's tickets are dense: one range read instead of IN lists
         query = sa.select(key).where(mine, key.between(ordered[0], ordered[-1]))
-        return set(connection.execute(query).scalars()) & set(ordered)
+        return {found for (found,) in fetch_tuples(connection, query)} & set(ordered)
     present: set[Any] = set()
     for start in range(0, len(ordered), IN_CHUNK):
         chunk = ordered[start : start + IN_CHUNK]
