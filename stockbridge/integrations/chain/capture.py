@@ -83,6 +83,7 @@ from stockbridge.integrations.chain.push import (
     IN_CHUNK,
     Ack,
     Refused,
+    lock_unchanged_ack,
     parents_at_hq,
     read_ack,
     skipped_keys,
@@ -647,13 +648,7 @@ def _send(
     present = _screen(chain, entity, present, refused, skips, report)
     try:
         with chain.hq.begin() as connection:
-            locked = read_ack(connection, chain, chain.store, entity.name, lock=True)
-            if (locked.high, locked.gaps) != (ack.high, ack.gaps):
-                raise ChainError(
-                    f"store {chain.store}: another process pushed {entity.name} at the same"
-                    " moment (two runs of this store on two ledgers?); nothing was sent, the"
-                    " next run goes on"
-                )
+            locked = lock_unchanged_ack(connection, chain, entity, ack)
             ready, waiting = _with_parents(connection, chain, entity, present)
             held = _held(connection, chain, entity, [_row_key(entity, r) for r in ready] + gone)
             columns = list(entity.columns)

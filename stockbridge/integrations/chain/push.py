@@ -159,6 +159,19 @@ def write_ack(connection: sa.Connection, chain: Chain, scope: str, entity: str, 
     )
 
 
+def lock_unchanged_ack(connection: sa.Connection, chain: Chain, entity: Entity, ack: Ack) -> Ack:
+    """The ack row locked for this HQ transaction, as ``ack`` read it before the batch: a
+    moved ack means another process pushed this entity meanwhile, and nothing is sent."""
+    locked = read_ack(connection, chain, chain.store, entity.name, lock=True)
+    if (locked.high, locked.gaps) != (ack.high, ack.gaps):
+        raise ChainError(
+            f"store {chain.store}: another process pushed {entity.name} at the same"
+            " moment (two runs of this store on two ledgers?); nothing was sent, the"
+            " next run goes on"
+        )
+    return locked
+
+
 def skipped_keys(skips: dict[str, set[str]], entity: Entity) -> set[str]:
     return skips.get(entity.name, set())
 
@@ -270,13 +283,7 @@ def _send(
     sendable, passed = _screen(chain, entity, rows, refused, skips)
     try:
         with chain.hq.begin() as connection:
-            locked = read_ack(connection, chain, chain.store, entity.name, lock=True)
-            if (locked.high, locked.gaps) != (ack.high, ack.gaps):
-                raise ChainError(
-                    f"store {chain.store}: another process pushed {entity.name} at the same"
-                    " moment (two runs of this store on two ledgers?); nothing was sent, the"
-                    " next run goes on"
-                )
+            locked = lock_unchanged_ack(connection, chain, entity, ack)
             sendable, _waiting = _with_parents(connection, chain, entity, sendable)
             _insert(connection, chain, entity, locked, sendable)
             sent_ids = {r[id_at] for r in sendable} | passed
